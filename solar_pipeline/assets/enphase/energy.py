@@ -1,0 +1,111 @@
+
+import json
+from datetime import date
+
+import dagster as dg
+import pandas as pd
+
+from solar_pipeline.assets.enphase import raw_reads
+from solar_pipeline.constants import (
+    DUCKDB_POOL,
+    ENPHASE_DAILY_ENERGY,
+    ENPHASE_GROUP,
+    ENPHASE_PRODUCTION_INTERVALS,
+    RAW_ENPHASE_RESPONSES,
+)
+from solar_pipeline.partitions import DAILY
+from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource
+from solar_pipeline.sources.enphase.errors import ParseError
+from solar_pipeline.sources.enphase.parse import parse_energy_lifetime
+from solar_pipeline.warehouse import replace_rows
+
+MATCHES_INTERVALS_CHECK = "matches_interval_sum"
+# energy_lifetime and the interval telemetry come from the same meter or micros; more than
+# this apart means one of them is incomplete.
+TOLERANCE = 0.01
+
+
+@dg.asset(
+    key=ENPHASE_DAILY_ENERGY,
+    # Depends on the intervals only for the cross-check, which must see them written first.
+    deps=[RAW_ENPHASE_RESPONSES, ENPHASE_PRODUCTION_INTERVALS],
+    partitions_def=DAILY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=DUCKDB_POOL,
+    group_name=ENPHASE_GROUP,
+    kinds={"duckdb"},
+    check_specs=[dg.AssetCheckSpec(MATCHES_INTERVALS_CHECK, asset=ENPHASE_DAILY_ENERGY)],
+)
+def daily_energy(
+    context: dg.AssetExecutionContext, enphase: EnphaseCloudResource, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
+    """Energy produced per local day (Wh) from Enphase's energy_lifetime series.
+
+    `produced_wh` is Enphase's merged series (micro data until the production meter was
+    installed, meter data after); `micro_wh` and `meter_wh` are the two series behind it.
+    One API call covers a whole backfill range. Today's row appears once the day is complete.
+    The check compares each day with the sum of that day's production intervals.
+    """
+    w = context.partition_time_window
+    keys = context.partition_keys
+    first, last = date.fromisoformat(keys[0]), date.fromisoformat(keys[-1])
+    system_id = enphase.system()
+    with warehouse.connect() as conn:
+        responses = raw_reads.latest_covering(conn, system_id, ["energy_lifetime"], w.start, w.end)
+        days: dict[date, dict] = {}
+        malformed = 0
+        for raw_id, _, body in responses:
+            try:
+                rows = parse_energy_lifetime(json.loads(body))
+            except ParseError:
+                malformed += 1
+                continue
+            for row in rows:
+                if first <= row["day"] <= last:
+                    days[row["day"]] = {**row, "raw_id": raw_id}
+        frame = pd.DataFrame(
+            [{"day": d, "system_id": system_id, **r} for d, r in sorted(days.items())],
+            columns=["day", "system_id", "produced_wh", "micro_wh", "meter_wh", "raw_id"],
+        )
+        replace_rows(
+            conn, "enphase.daily_energy", frame,
+            "system_id = ? AND day BETWEEN ? AND ?", [system_id, first, last],
+        )
+        sums = dict(
+            conn.execute(
+                """
+                SELECT CAST(timezone(?, end_at - INTERVAL 1 SECOND) AS DATE) AS day, sum(wh)
+                FROM enphase.production_intervals
+                WHERE system_id = ? AND source = ? AND end_at > ? AND end_at <= ?
+                GROUP BY day
+                """,
+                [DAILY.timezone, system_id, "meter" if frame["meter_wh"].notna().any() else "micro",
+                 w.start, w.end],
+            ).fetchall()
+        )
+    mismatched = {}
+    for row in frame.itertuples():
+        summed = sums.get(row.day)
+        if summed is None or not row.produced_wh:
+            continue
+        if abs(summed - row.produced_wh) / row.produced_wh > TOLERANCE:
+            mismatched[str(row.day)] = {"energy_lifetime": int(row.produced_wh), "intervals": int(summed)}
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(frame),
+            "produced_kwh": round(float(frame["produced_wh"].sum()) / 1000, 3) if len(frame) else 0.0,
+            "malformed_answers": malformed,
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=MATCHES_INTERVALS_CHECK,
+                passed=not mismatched and malformed == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "days_compared": len([d for d in frame["day"] if d in sums]),
+                    "mismatched_days": dg.MetadataValue.json(mismatched),
+                    "malformed_answers": malformed,
+                },
+            )
+        ],
+    )

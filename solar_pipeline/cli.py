@@ -1,0 +1,150 @@
+"""solar-pipeline: the simulator, the first Enphase authorization, and token status."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import click
+from dotenv import load_dotenv
+
+from solar_pipeline.settings import MissingSettingError, Settings, env, require
+
+
+def _enphase_resource():
+    from solar_pipeline.definitions import build_resources
+
+    settings = Settings.from_env()
+    # Resolve the same configuration the pipeline uses, with the same variable names.
+    resource = build_resources(settings)["enphase"]
+    values = {
+        "api_key": "",  # not needed for OAuth calls
+        "client_id": require("ENPHASE_CLIENT_ID", "the Enphase application's client id"),
+        "client_secret": require(
+            "ENPHASE_CLIENT_SECRET", "the Enphase application's client secret"
+        ),
+        "system_id": env("ENPHASE_SYSTEM_ID", "0"),
+    }
+    return settings, resource.model_copy(update=values)
+
+
+@click.group()
+def main() -> None:
+    """solar_pipeline command line (reads a .env file in the working directory too)."""
+    load_dotenv(Path.cwd() / ".env")
+
+
+@main.command("enphase-auth")
+@click.option("--code", help="The authorization code shown after the owner approved the app.")
+@click.option("--redirect-uri", help="The redirect URI registered with the Enphase app.")
+def enphase_auth(code: str | None, redirect_uri: str | None) -> None:
+    """First authorization: print the consent URL, or exchange CODE and store the tokens."""
+    from solar_pipeline.warehouse.request_log import DuckDBRequestLog
+
+    try:
+        settings, resource = _enphase_resource()
+    except MissingSettingError as exc:
+        raise click.ClickException(str(exc)) from None
+    log = DuckDBRequestLog(settings.duckdb_path, "enphase", "raw.enphase_responses")
+    oauth = resource.oauth(log)
+    if not code:
+        click.echo("1. Open this URL in a browser, log in with the system owner's Enlighten")
+        click.echo("   account and approve the application:\n")
+        click.echo(f"   {oauth.authorize_url(redirect_uri)}\n")
+        click.echo("2. Copy the code from the page you land on, then run:\n")
+        click.echo("   solar-pipeline enphase-auth --code CODE" +
+                   (f" --redirect-uri {redirect_uri}" if redirect_uri else ""))
+        return
+    from solar_pipeline.sources.enphase.errors import EnphaseError
+    from solar_pipeline.sources.enphase.tokens import token_store_from_uri
+
+    store = token_store_from_uri(resource.token_store)
+    try:
+        with store.lock():
+            pair = oauth.exchange_code(code, redirect_uri)
+            store.write(pair)
+    except EnphaseError as exc:
+        raise click.ClickException(str(exc)) from None
+    status = pair.status(time.time())
+    click.echo(f"Stored a new Enphase token pair in {store.describe()}.")
+    click.echo(f"The refresh token lapses in {status['refresh_token_expires_in_days']} days "
+               "unless the pipeline refreshes it (every run does when needed).")
+
+
+@main.command("token-status")
+def token_status() -> None:
+    """How old the stored Enphase tokens are and when they lapse (never the tokens)."""
+    from solar_pipeline.sources.enphase.tokens import token_store_from_uri
+
+    settings = Settings.from_env()
+    uri = env("ENPHASE_TOKEN_STORE") or f"file:{settings.data_dir / 'enphase_tokens.json'}"
+    pair = token_store_from_uri(uri).read()
+    if pair is None:
+        raise click.ClickException(f"No tokens in {uri}: run `solar-pipeline enphase-auth`.")
+    click.echo(json.dumps({"store": uri, "origin": pair.origin, **pair.status(time.time())},
+                          indent=2))
+
+
+@main.command("simulate")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8787, show_default=True, type=int)
+@click.option("--plan", default=None, help="Quota plan to enforce (default: ENPHASE_PLAN).")
+@click.option("--system-id", default=4021157, show_default=True, type=int)
+@click.option("--lenient", is_flag=True, help="Keep old refresh tokens valid after a refresh.")
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the ENPHASE_* settings that point the pipeline at this simulator.",
+)
+def simulate(
+    host: str, port: int, plan: str | None, system_id: int, lenient: bool, env_file: Path | None
+) -> None:
+    """Run the Enphase cloud simulator (a real HTTP server) until Ctrl-C."""
+    from solar_pipeline.simulator import EnphaseCloudSimulator, SystemSpec
+    from solar_pipeline.sources.enphase.budget import plan_named
+
+    settings = Settings.from_env()
+    quota = plan_named(plan or env("ENPHASE_PLAN", "watt") or "watt")
+    sim = EnphaseCloudSimulator(
+        [SystemSpec(system_id=system_id, timezone=settings.timezone)],
+        per_minute=quota.per_minute,
+        per_month=quota.per_month,
+        strict=not lenient,
+    )
+    url = sim.start(host, port)
+    settings_out = {
+        "ENPHASE_API_URL": url,
+        "ENPHASE_API_KEY": sim.api_key,
+        "ENPHASE_CLIENT_ID": sim.client_id,
+        "ENPHASE_CLIENT_SECRET": sim.client_secret,
+        "ENPHASE_SYSTEM_ID": str(system_id),
+        "ENPHASE_PLAN": quota.name,
+        "ENPHASE_REFRESH_TOKEN": sim.mint_refresh_token(),
+    }
+    if env_file:
+        env_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.writelines(f"{k}={v}\n" for k, v in settings_out.items())
+        click.echo(f"Wrote the simulator's settings to {env_file}")
+    click.echo(f"Enphase cloud simulator on {url} (plan {quota.name}, "
+               f"{'lenient' if lenient else 'strict'} refresh tokens); Ctrl-C stops it.")
+    sys.stdout.flush()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+
+
+if __name__ == "__main__":
+    main()

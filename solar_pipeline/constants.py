@@ -1,0 +1,17 @@
+"""Names shared across modules: pools, groups, asset keys."""
+
+import dagster as dg
+
+# Every step that opens DuckDB for writing takes a slot in this pool; dagster.yaml limits it
+# to 1 because DuckDB allows a single writer process per database file.
+DUCKDB_POOL = "duckdb"
+
+ENPHASE_GROUP = "enphase_cloud"
+
+RAW_ENPHASE_RESPONSES = dg.AssetKey(["raw", "enphase_responses"])
+ENPHASE_SYSTEM_SUMMARY = dg.AssetKey(["enphase", "system_summary"])
+ENPHASE_EVENTS = dg.AssetKey(["enphase", "events"])
+ENPHASE_ALARMS = dg.AssetKey(["enphase", "alarms"])
+ENPHASE_PRODUCTION_INTERVALS = dg.AssetKey(["enphase", "production_intervals"])
+ENPHASE_CONSUMPTION_INTERVALS = dg.AssetKey(["enphase", "consumption_intervals"])
+ENPHASE_DAILY_ENERGY = dg.AssetKey(["enphase", "daily_energy"])

@@ -1,0 +1,40 @@
+"""The code location: assets, automation and resources, gathered (nothing else lives here)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from solar_pipeline import automation
+from solar_pipeline.assets import enphase
+from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource
+from solar_pipeline.settings import Settings, env
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    token_store = env("ENPHASE_TOKEN_STORE") or f"file:{settings.data_dir / 'enphase_tokens.json'}"
+    return {
+        "warehouse": DuckDBWarehouse(path=str(settings.duckdb_path)),
+        "enphase": EnphaseCloudResource(
+            api_url=env("ENPHASE_API_URL", "https://api.enphaseenergy.com"),
+            # Secrets resolve at run time; the UI shows only the variable names.
+            api_key=dg.EnvVar("ENPHASE_API_KEY"),
+            client_id=dg.EnvVar("ENPHASE_CLIENT_ID"),
+            client_secret=dg.EnvVar("ENPHASE_CLIENT_SECRET"),
+            system_id=dg.EnvVar("ENPHASE_SYSTEM_ID"),
+            token_store=token_store,
+            plan=automation.ENPHASE_PLAN.name,
+        ),
+    }
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=enphase.assets,
+        jobs=automation.jobs,
+        schedules=automation.schedules,
+        resources=build_resources(Settings.from_env()),
+        # DuckDB takes one writer at a time, so steps would queue on the pool anyway; running
+        # them in the run's own process saves a Python start-up per step.
+        executor=dg.in_process_executor,
+    )

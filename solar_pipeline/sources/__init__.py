@@ -1,0 +1,1 @@
+"""HTTP clients and parsers, one folder per vendor. No Dagster and no SQL in here."""

@@ -1,0 +1,1 @@
+"""Enphase Monitoring API v4 (the Enlighten cloud): OAuth tokens, request budget, client, parsers."""

@@ -1,0 +1,68 @@
+"""A requests.Session with timeouts-friendly retries that still account for every attempt.
+
+urllib3's Retry retries connection errors and 5xx answers inside the adapter, invisible to the
+caller. Each attempt is an HTTP request that Enphase may count, so a small Retry subclass tells
+an observer about every attempt that is about to be retried (the final one is seen by the
+caller as usual).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+RetryObserver = Callable[[Any, BaseException | None], None]
+
+RETRY_STATUSES = (500, 502, 503, 504)
+
+
+class ObservedRetry(Retry):
+    observer: RetryObserver | None = None
+
+    def new(self, **kw: Any) -> ObservedRetry:
+        retry = super().new(**kw)
+        retry.observer = self.observer
+        return retry
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None,
+                  _stacktrace=None):  # type: ignore[override]
+        # Raises MaxRetryError when exhausted; then the caller sees (and records) the outcome.
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        if self.observer is not None:
+            self.observer(response, error)
+        return retry
+
+
+def build_session(backoff_factor: float = 1.0, retries: int = 3) -> requests.Session:
+    """Retries connection errors and 5xx with exponential backoff.
+
+    POST is not in urllib3's idempotent methods, so a token refresh is retried only when the
+    connection failed before anything was sent: re-sending a refresh whose answer was lost would
+    spend the single-use refresh token twice.
+    """
+    retry = ObservedRetry(
+        total=retries + 1,
+        connect=retries,
+        read=1,
+        status=retries,
+        backoff_factor=backoff_factor,
+        status_forcelist=RETRY_STATUSES,
+        raise_on_status=False,
+        respect_retry_after_header=True,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = "solar_pipeline"
+    return session
+
+
+def set_retry_observer(session: requests.Session, observer: RetryObserver | None) -> None:
+    for adapter in session.adapters.values():
+        if isinstance(adapter, HTTPAdapter) and isinstance(adapter.max_retries, ObservedRetry):
+            adapter.max_retries.observer = observer

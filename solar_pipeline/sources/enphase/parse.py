@@ -1,0 +1,168 @@
+"""Enphase v4 JSON bodies -> rows. Pure functions: no HTTP, no SQL.
+
+Every parser raises ParseError when the shape is not what the API documents, so the caller can
+count and flag the response while its raw text stays in raw.enphase_responses.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from solar_pipeline.sources.enphase.errors import ParseError
+
+
+def ts(value: Any) -> datetime | None:
+    """Epoch seconds (UTC) -> aware datetime; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ParseError(f"expected epoch seconds, got {value!r}")
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _dict(body: Any, what: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ParseError(f"{what}: expected a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _list(body: dict[str, Any], key: str, what: str) -> list[Any]:
+    value = body.get(key, [])
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ParseError(f"{what}: '{key}' is not a list")
+    return value
+
+
+def parse_summary(body: Any) -> dict[str, Any]:
+    b = _dict(body, "summary")
+    try:
+        return {
+            "system_id": int(b["system_id"]),
+            "status": b.get("status"),
+            "current_power_w": b.get("current_power"),
+            "energy_today_wh": b.get("energy_today"),
+            "energy_lifetime_wh": b.get("energy_lifetime"),
+            "last_report_at": ts(b.get("last_report_at")),
+            "last_interval_end_at": ts(b.get("last_interval_end_at")),
+            "summary_date": date.fromisoformat(b["summary_date"]) if b.get("summary_date") else None,
+            "source": b.get("source"),
+            "size_w": b.get("size_w"),
+            "modules": b.get("modules"),
+        }
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ParseError(f"summary: {exc!r}") from None
+
+
+def parse_events(body: Any) -> list[dict[str, Any]]:
+    b = _dict(body, "events")
+    rows = []
+    for e in _list(b, "events", "events"):
+        try:
+            rows.append(
+                {
+                    "system_id": int(b["system_id"]),
+                    "event_type_id": int(e["event_type_id"]),
+                    # `events` says "Closed"/"Info", `open_events` says "open": one spelling.
+                    "status": str(e["status"]).lower(),
+                    "serial_number": str(e.get("serial_number") or ""),
+                    "started_at": ts(e["event_start_time"]),
+                    "ended_at": ts(e.get("event_end_time")),
+                }
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ParseError(f"events: {exc!r}") from None
+    return rows
+
+
+def parse_alarms(body: Any) -> list[dict[str, Any]]:
+    b = _dict(body, "alarms")
+    rows = []
+    for a in _list(b, "alarms", "alarms"):
+        try:
+            rows.append(
+                {
+                    "system_id": int(b["system_id"]),
+                    "alarm_id": str(a["id"]),  # ids are strings, sometimes dotted
+                    "severity": int(a["severity"]) if a.get("severity") is not None else None,
+                    "event_type_id": int(a["event_type_id"]),
+                    "cleared": bool(a.get("cleared", False)),
+                    "started_at": ts(a["alarm_start_time"]),
+                    "ended_at": ts(a.get("alarm_end_time")),
+                }
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ParseError(f"alarms: {exc!r}") from None
+    return rows
+
+
+# Each telemetry endpoint names its energy field differently.
+INTERVAL_ENERGY_FIELD = {
+    "telemetry/production_micro": "enwh",
+    "telemetry/production_meter": "wh_del",
+    "telemetry/consumption_meter": "enwh",
+}
+
+
+def parse_intervals(endpoint: str, body: Any) -> list[dict[str, Any]]:
+    field = INTERVAL_ENERGY_FIELD[endpoint]
+    b = _dict(body, endpoint)
+    rows = []
+    for i in _list(b, "intervals", endpoint):
+        try:
+            wh = i[field]
+            rows.append(
+                {
+                    "end_at": int(i["end_at"]),
+                    "wh": None if wh is None else int(round(wh)),
+                    "devices_reporting": i.get("devices_reporting"),
+                    "powr_w": i.get("powr"),
+                }
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ParseError(f"{endpoint} interval: {exc!r}") from None
+    return rows
+
+
+def parse_energy_lifetime(body: Any) -> list[dict[str, Any]]:
+    """One row per day from `start_date`; micro/meter series when asked with production=all."""
+    b = _dict(body, "energy_lifetime")
+    if b.get("start_date") is None:
+        return []  # the system never produced
+    try:
+        start = date.fromisoformat(str(b["start_date"]))
+        produced = _list(b, "production", "energy_lifetime")
+        micro = _list(b, "micro_production", "energy_lifetime")
+        meter = _list(b, "meter_production", "energy_lifetime")
+        return [
+            {
+                "day": start + timedelta(days=n),
+                "produced_wh": int(wh),
+                "micro_wh": int(micro[n]) if n < len(micro) else None,
+                "meter_wh": int(meter[n]) if n < len(meter) else None,
+            }
+            for n, wh in enumerate(produced)
+        ]
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ParseError(f"energy_lifetime: {exc!r}") from None
+
+
+def parse_devices(body: Any) -> dict[str, bool]:
+    """Which meters the system has: decides which telemetry endpoints are worth a request."""
+    b = _dict(body, "devices")
+    devices = b.get("devices") or {}
+    if not isinstance(devices, dict):
+        raise ParseError("devices: 'devices' is not an object")
+    meters = [m for m in devices.get("meters") or [] if isinstance(m, dict)]
+
+    def active(m: dict[str, Any]) -> bool:
+        return m.get("active", True) is not False and m.get("state", "enabled") == "enabled"
+
+    config = [str(m.get("config_type") or m.get("name") or "").lower() for m in meters if active(m)]
+    return {
+        "has_production_meter": "production" in config,
+        "has_consumption_meter": any(c in ("net", "total", "consumption") for c in config),
+        "micros": len(devices.get("micros") or []),
+    }

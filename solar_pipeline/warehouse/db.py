@@ -1,0 +1,113 @@
+"""Short-lived DuckDB connections, schema creation, and the two write patterns we use.
+
+DuckDB lets one process write a database file at a time and keeps the file lock for as long as
+a connection is open, so connections here are opened late, closed in ``finally``, and retried
+briefly when another process holds the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+_schema_ready: set[str] = set()
+_schema_lock = threading.Lock()
+
+LOCK_WAIT_S = 60.0
+
+
+def _ddl_statements() -> list[str]:
+    # One .sql file per schema (ops, raw, then one per source): a new vendor adds a file.
+    files = sorted(
+        (f for f in resources.files("solar_pipeline.warehouse.ddl").iterdir()
+         if f.name.endswith(".sql")),
+        key=lambda f: f.name,
+    )
+    return [f.read_text() for f in files]
+
+
+def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    for ddl in _ddl_statements():
+        conn.execute(ddl)
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + LOCK_WAIT_S
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay + random.uniform(0, delay))
+            delay = min(delay * 2, 1.0)
+
+
+@contextlib.contextmanager
+def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection that is always closed, releasing the file lock even on error."""
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    conn = _open(path, read_only)
+    try:
+        key = str(path.resolve())
+        if not read_only and key not in _schema_ready:
+            with _schema_lock:
+                ensure_schema(conn)
+                _schema_ready.add(key)
+        yield conn
+    finally:
+        conn.close()
+
+
+def replace_rows(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: pd.DataFrame,
+    where: str,
+    params: Sequence[object],
+) -> int:
+    """Delete the rows matching `where`, insert `rows`, in one transaction: re-runs never duplicate."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        deleted = conn.execute(f"DELETE FROM {table} WHERE {where}", list(params)).fetchone()
+        if len(rows):
+            conn.register("_new_rows", rows)
+            conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _new_rows")
+            conn.unregister("_new_rows")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return int(deleted[0]) if deleted else 0
+
+
+def upsert_rows(
+    conn: duckdb.DuckDBPyConnection, table: str, rows: pd.DataFrame, key: Sequence[str]
+) -> None:
+    """Insert or update on the natural key (which the table declares as its primary key)."""
+    if not len(rows):
+        return
+    cols = list(rows.columns)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in key)
+    conn.register("_upsert_rows", rows)
+    try:
+        conn.execute(
+            f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM _upsert_rows "
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+        )
+    finally:
+        conn.unregister("_upsert_rows")

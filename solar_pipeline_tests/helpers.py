@@ -1,0 +1,51 @@
+"""Running the real assets the way the CLI and the UI do: one run, a partition range."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+from solar_pipeline.assets import enphase
+from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource
+
+ALL_CLOUD = [a.key for a in enphase.assets]
+TELEMETRY = [
+    dg.AssetKey(["raw", "enphase_responses"]),
+    dg.AssetKey(["enphase", "production_intervals"]),
+    dg.AssetKey(["enphase", "consumption_intervals"]),
+    dg.AssetKey(["enphase", "daily_energy"]),
+]
+
+
+def run_range(
+    enphase_resource: EnphaseCloudResource,
+    warehouse: DuckDBWarehouse,
+    first: str,
+    last: str,
+    selection: list[dg.AssetKey] | None = None,
+    instance: dg.DagsterInstance | None = None,
+    raise_on_error: bool = True,
+    run_config: dict[str, Any] | None = None,
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        enphase.assets,
+        selection=selection or TELEMETRY,
+        resources={"enphase": enphase_resource, "warehouse": warehouse},
+        tags={
+            "dagster/asset_partition_range_start": first,
+            "dagster/asset_partition_range_end": last,
+        },
+        instance=instance,
+        raise_on_error=raise_on_error,
+        run_config=run_config,
+    )
+
+
+def query(warehouse: DuckDBWarehouse, sql: str, params: list | None = None) -> list[tuple]:
+    con = duckdb.connect(warehouse.path, read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
