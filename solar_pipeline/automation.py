@@ -14,7 +14,9 @@ from solar_pipeline.sources.enphase.cadence import cron_for, tick_minutes
 
 _settings = Settings.from_env()
 DEFAULT_STATUS = (
-    dg.DefaultScheduleStatus.RUNNING if _settings.schedules_running else dg.DefaultScheduleStatus.STOPPED
+    dg.DefaultScheduleStatus.RUNNING
+    if _settings.schedules_running
+    else dg.DefaultScheduleStatus.STOPPED
 )
 ENPHASE_PLAN = plan_named(env("ENPHASE_PLAN", "watt") or "watt")
 ENPHASE_POLL_CRON = env("ENPHASE_POLL_CRON") or cron_for(tick_minutes(ENPHASE_PLAN))

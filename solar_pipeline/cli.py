@@ -57,8 +57,10 @@ def enphase_auth(code: str | None, redirect_uri: str | None) -> None:
         click.echo("   account and approve the application:\n")
         click.echo(f"   {oauth.authorize_url(redirect_uri)}\n")
         click.echo("2. Copy the code from the page you land on, then run:\n")
-        click.echo("   solar-pipeline enphase-auth --code CODE" +
-                   (f" --redirect-uri {redirect_uri}" if redirect_uri else ""))
+        click.echo(
+            "   solar-pipeline enphase-auth --code CODE"
+            + (f" --redirect-uri {redirect_uri}" if redirect_uri else "")
+        )
         return
     from solar_pipeline.sources.enphase.errors import EnphaseError
     from solar_pipeline.sources.enphase.tokens import token_store_from_uri
@@ -72,8 +74,10 @@ def enphase_auth(code: str | None, redirect_uri: str | None) -> None:
         raise click.ClickException(str(exc)) from None
     status = pair.status(time.time())
     click.echo(f"Stored a new Enphase token pair in {store.describe()}.")
-    click.echo(f"The refresh token lapses in {status['refresh_token_expires_in_days']} days "
-               "unless the pipeline refreshes it (every run does when needed).")
+    click.echo(
+        f"The refresh token lapses in {status['refresh_token_expires_in_days']} days "
+        "unless the pipeline refreshes it (every run does when needed)."
+    )
 
 
 @main.command("token-status")
@@ -86,8 +90,9 @@ def token_status() -> None:
     pair = token_store_from_uri(uri).read()
     if pair is None:
         raise click.ClickException(f"No tokens in {uri}: run `solar-pipeline enphase-auth`.")
-    click.echo(json.dumps({"store": uri, "origin": pair.origin, **pair.status(time.time())},
-                          indent=2))
+    click.echo(
+        json.dumps({"store": uri, "origin": pair.origin, **pair.status(time.time())}, indent=2)
+    )
 
 
 @main.command("simulate")
@@ -132,8 +137,10 @@ def simulate(
         with os.fdopen(fd, "w") as f:
             f.writelines(f"{k}={v}\n" for k, v in settings_out.items())
         click.echo(f"Wrote the simulator's settings to {env_file}")
-    click.echo(f"Enphase cloud simulator on {url} (plan {quota.name}, "
-               f"{'lenient' if lenient else 'strict'} refresh tokens); Ctrl-C stops it.")
+    click.echo(
+        f"Enphase cloud simulator on {url} (plan {quota.name}, "
+        f"{'lenient' if lenient else 'strict'} refresh tokens); Ctrl-C stops it."
+    )
     sys.stdout.flush()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

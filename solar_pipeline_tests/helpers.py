@@ -49,3 +49,14 @@ def query(warehouse: DuckDBWarehouse, sql: str, params: list | None = None) -> l
         return con.execute(sql, params or []).fetchall()
     finally:
         con.close()
+
+
+def failure_message(result: dg.ExecuteInProcessResult) -> str:
+    """The step failure with its chain of causes: what a user reads in the UI."""
+    parts = []
+    for event in result.get_step_failure_events():
+        error = event.event_specific_data.error
+        while error is not None:
+            parts.append(error.message)
+            error = error.cause
+    return "\n".join(parts)

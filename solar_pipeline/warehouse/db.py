@@ -30,8 +30,11 @@ LOCK_WAIT_S = 60.0
 def _ddl_statements() -> list[str]:
     # One .sql file per schema (ops, raw, then one per source): a new vendor adds a file.
     files = sorted(
-        (f for f in resources.files("solar_pipeline.warehouse.ddl").iterdir()
-         if f.name.endswith(".sql")),
+        (
+            f
+            for f in resources.files("solar_pipeline.warehouse.ddl").iterdir()
+            if f.name.endswith(".sql")
+        ),
         key=lambda f: f.name,
     )
     return [f.read_text() for f in files]
@@ -80,7 +83,10 @@ def replace_rows(
     where: str,
     params: Sequence[object],
 ) -> int:
-    """Delete the rows matching `where`, insert `rows`, in one transaction: re-runs never duplicate."""
+    """Delete the rows matching `where` and insert `rows` in one transaction.
+
+    Re-running a partition therefore replaces it and never duplicates rows.
+    """
     conn.execute("BEGIN TRANSACTION")
     try:
         deleted = conn.execute(f"DELETE FROM {table} WHERE {where}", list(params)).fetchone()

@@ -60,8 +60,14 @@ class DuckDBRequestLog:
                 conn.execute(
                     "INSERT INTO ops.api_requests VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [
-                        _utc(entry.requested_at), entry.api, entry.endpoint, entry.kind,
-                        entry.status, entry.duration_ms, entry.error, self.run_id,
+                        _utc(entry.requested_at),
+                        entry.api,
+                        entry.endpoint,
+                        entry.kind,
+                        entry.status,
+                        entry.duration_ms,
+                        entry.error,
+                        self.run_id,
                     ],
                 )
                 if raw is not None:
@@ -73,9 +79,16 @@ class DuckDBRequestLog:
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
                         """,
                         [
-                            _utc(raw.fetched_at), raw.system_id, raw.endpoint,
-                            json.dumps(raw.query, sort_keys=True), raw.status, raw.content_type,
-                            raw.body, raw.elapsed_ms, raw.error, raw.valid_json,
+                            _utc(raw.fetched_at),
+                            raw.system_id,
+                            raw.endpoint,
+                            json.dumps(raw.query, sort_keys=True),
+                            raw.status,
+                            raw.content_type,
+                            raw.body,
+                            raw.elapsed_ms,
+                            raw.error,
+                            raw.valid_json,
                             _utc(raw.covers[0]) if raw.covers else None,
                             _utc(raw.covers[1]) if raw.covers else None,
                             self.run_id,

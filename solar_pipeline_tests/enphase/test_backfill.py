@@ -21,14 +21,24 @@ def _expected(day: str) -> tuple[list, list, list]:
 
 def _tables(warehouse):
     return {
-        "micro": query(warehouse, "SELECT epoch(end_at)::BIGINT, wh, devices_reporting FROM "
-                       "enphase.production_intervals WHERE source = 'micro' ORDER BY end_at"),
-        "meter": query(warehouse, "SELECT epoch(end_at)::BIGINT, wh FROM "
-                       "enphase.production_intervals WHERE source = 'meter' ORDER BY end_at"),
-        "consumption": query(warehouse, "SELECT epoch(end_at)::BIGINT, wh FROM "
-                             "enphase.consumption_intervals ORDER BY end_at"),
-        "daily": query(warehouse, "SELECT day, produced_wh, micro_wh, meter_wh FROM "
-                       "enphase.daily_energy ORDER BY day"),
+        "micro": query(
+            warehouse,
+            "SELECT epoch(end_at)::BIGINT, wh, devices_reporting FROM "
+            "enphase.production_intervals WHERE source = 'micro' ORDER BY end_at",
+        ),
+        "meter": query(
+            warehouse,
+            "SELECT epoch(end_at)::BIGINT, wh FROM "
+            "enphase.production_intervals WHERE source = 'meter' ORDER BY end_at",
+        ),
+        "consumption": query(
+            warehouse,
+            "SELECT epoch(end_at)::BIGINT, wh FROM enphase.consumption_intervals ORDER BY end_at",
+        ),
+        "daily": query(
+            warehouse,
+            "SELECT day, produced_wh, micro_wh, meter_wh FROM enphase.daily_energy ORDER BY day",
+        ),
     }
 
 
@@ -51,7 +61,8 @@ def test_three_day_backfill_writes_exactly_the_simulator_intervals(sim, enphase,
     days = [date(2025, 10, 25), date(2025, 10, 26), date(2025, 10, 27)]
     totals = [solar_model.daily_totals(SYSTEM, d) for d in days]
     assert tables["daily"] == [
-        (d, t["production_wh"], t["micro_wh"], t["meter_wh"]) for d, t in zip(days, totals, strict=True)
+        (d, t["production_wh"], t["micro_wh"], t["meter_wh"])
+        for d, t in zip(days, totals, strict=True)
     ]
 
     # The fewest calls: devices, 3 micro days (chained 24 h, +1 for the 25-hour day),

@@ -1,4 +1,3 @@
-
 import json
 from datetime import date
 
@@ -68,8 +67,11 @@ def daily_energy(
             columns=["day", "system_id", "produced_wh", "micro_wh", "meter_wh", "raw_id"],
         )
         replace_rows(
-            conn, "enphase.daily_energy", frame,
-            "system_id = ? AND day BETWEEN ? AND ?", [system_id, first, last],
+            conn,
+            "enphase.daily_energy",
+            frame,
+            "system_id = ? AND day BETWEEN ? AND ?",
+            [system_id, first, last],
         )
         sums = dict(
             conn.execute(
@@ -79,8 +81,13 @@ def daily_energy(
                 WHERE system_id = ? AND source = ? AND end_at > ? AND end_at <= ?
                 GROUP BY day
                 """,
-                [DAILY.timezone, system_id, "meter" if frame["meter_wh"].notna().any() else "micro",
-                 w.start, w.end],
+                [
+                    DAILY.timezone,
+                    system_id,
+                    "meter" if frame["meter_wh"].notna().any() else "micro",
+                    w.start,
+                    w.end,
+                ],
             ).fetchall()
         )
     mismatched = {}
@@ -89,11 +96,16 @@ def daily_energy(
         if summed is None or not row.produced_wh:
             continue
         if abs(summed - row.produced_wh) / row.produced_wh > TOLERANCE:
-            mismatched[str(row.day)] = {"energy_lifetime": int(row.produced_wh), "intervals": int(summed)}
+            mismatched[str(row.day)] = {
+                "energy_lifetime": int(row.produced_wh),
+                "intervals": int(summed),
+            }
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(frame),
-            "produced_kwh": round(float(frame["produced_wh"].sum()) / 1000, 3) if len(frame) else 0.0,
+            "produced_kwh": round(float(frame["produced_wh"].sum()) / 1000, 3)
+            if len(frame)
+            else 0.0,
             "malformed_answers": malformed,
         },
         check_results=[

@@ -28,7 +28,9 @@ def latest_covering(
         SELECT id, endpoint, body FROM {RAW_TABLE}
         WHERE system_id = ? AND endpoint IN (SELECT unnest(?)) AND {USABLE}
           AND covers_start < ? AND covers_end > ?
-        QUALIFY row_number() OVER (PARTITION BY endpoint, query ORDER BY fetched_at DESC, id DESC) = 1
+        QUALIFY row_number() OVER (
+            PARTITION BY endpoint, query ORDER BY fetched_at DESC, id DESC
+        ) = 1
         ORDER BY fetched_at, id
         """,
         [system_id, endpoints, end, start],

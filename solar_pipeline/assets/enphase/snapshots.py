@@ -1,6 +1,5 @@
 """Unpartitioned Enphase tables parsed incrementally from the raw answers (by watermark)."""
 
-
 import json
 from collections.abc import Callable
 from typing import Any
@@ -91,9 +90,7 @@ def system_summary(
         parsed, malformed, mark = _parse_new(
             conn, system_id, "summary", "enphase.system_summary", parse.parse_summary
         )
-        frame = pd.DataFrame(
-            [{"raw_id": rid, "fetched_at": at, **row} for rid, at, row in parsed]
-        )
+        frame = pd.DataFrame([{"raw_id": rid, "fetched_at": at, **row} for rid, at, row in parsed])
         conn.execute("BEGIN TRANSACTION")
         if len(frame):
             conn.register("_summary", frame)
@@ -104,7 +101,10 @@ def system_summary(
     return _result(
         len(frame),
         malformed,
-        {"current_power_w": latest.get("current_power_w") or 0, "status": latest.get("status") or ""},
+        {
+            "current_power_w": latest.get("current_power_w") or 0,
+            "status": latest.get("status") or "",
+        },
     )
 
 
@@ -134,8 +134,12 @@ def events(enphase: EnphaseCloudResource, warehouse: DuckDBWarehouse) -> dg.Mate
     start): an event fetched again when it closes updates its row instead of adding one.
     `status` is lower case (info, open, closed)."""
     n, malformed = _upsert_parsed(
-        warehouse, enphase.system(), "events", "enphase.events",
-        ["system_id", "event_type_id", "serial_number", "started_at"], parse.parse_events,
+        warehouse,
+        enphase.system(),
+        "events",
+        "enphase.events",
+        ["system_id", "event_type_id", "serial_number", "started_at"],
+        parse.parse_events,
     )
     return _result(n, malformed)
 

@@ -1,4 +1,3 @@
-
 import time
 
 import dagster as dg
@@ -99,8 +98,11 @@ def production_intervals(
         )
         frame.insert(0, "system_id", system_id)
         replace_rows(
-            conn, "enphase.production_intervals", frame,
-            "system_id = ? AND end_at > ? AND end_at <= ?", [system_id, w.start, w.end],
+            conn,
+            "enphase.production_intervals",
+            frame,
+            "system_id = ? AND end_at > ? AND end_at <= ?",
+            [system_id, w.start, w.end],
         )
     counts = frame["source"].value_counts().to_dict() if len(frame) else {}
     return dg.MaterializeResult(
@@ -108,7 +110,9 @@ def production_intervals(
             "dagster/row_count": len(frame),
             "micro_intervals": int(counts.get("micro", 0)),
             "meter_intervals": int(counts.get("meter", 0)),
-            "produced_kwh_micro": round(float(frame.loc[frame.source == "micro", "wh"].sum()) / 1000, 3),
+            "produced_kwh_micro": round(
+                float(frame.loc[frame.source == "micro", "wh"].sum()) / 1000, 3
+            ),
             "raw_answers_used": len(responses),
         },
         check_results=_check_results(
@@ -139,14 +143,15 @@ def consumption_intervals(
     system_id = enphase.system()
     with warehouse.connect() as conn:
         responses = raw_reads.latest_covering(conn, system_id, [CONSUMPTION_METER], w.start, w.end)
-        frame, malformed = merge_intervals(
-            responses, w.start, w.end, {CONSUMPTION_METER: "meter"}
-        )
+        frame, malformed = merge_intervals(responses, w.start, w.end, {CONSUMPTION_METER: "meter"})
         frame = frame.drop(columns=["source", "powr_w"])
         frame.insert(0, "system_id", system_id)
         replace_rows(
-            conn, "enphase.consumption_intervals", frame,
-            "system_id = ? AND end_at > ? AND end_at <= ?", [system_id, w.start, w.end],
+            conn,
+            "enphase.consumption_intervals",
+            frame,
+            "system_id = ? AND end_at > ? AND end_at <= ?",
+            [system_id, w.start, w.end],
         )
     metadata: dict[str, object] = {
         "dagster/row_count": len(frame),

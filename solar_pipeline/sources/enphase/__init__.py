@@ -1,1 +1,1 @@
-"""Enphase Monitoring API v4 (the Enlighten cloud): OAuth tokens, request budget, client, parsers."""
+"""Enphase Monitoring API v4 (Enlighten cloud): OAuth tokens, request budget, client, parsers."""

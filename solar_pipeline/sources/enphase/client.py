@@ -168,12 +168,26 @@ class EnphaseClient:
             except Exception:  # the body is diagnostic only; never let it break the retry
                 body = None
             self._record(
-                endpoint, params, covers, started, response.status,
-                response.headers.get("Content-Type"), body, None,
+                endpoint,
+                params,
+                covers,
+                started,
+                response.status,
+                response.headers.get("Content-Type"),
+                body,
+                None,
             )
         else:
-            self._record(endpoint, params, covers, started, None, None, None,
-                         type(error).__name__ if error else "retry")
+            self._record(
+                endpoint,
+                params,
+                covers,
+                started,
+                None,
+                None,
+                None,
+                type(error).__name__ if error else "retry",
+            )
         self._pending = (endpoint, params, covers, self.clock())
 
     def _record(

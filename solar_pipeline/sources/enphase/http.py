@@ -28,8 +28,9 @@ class ObservedRetry(Retry):
         retry.observer = self.observer
         return retry
 
-    def increment(self, method=None, url=None, response=None, error=None, _pool=None,
-                  _stacktrace=None):  # type: ignore[override]
+    def increment(
+        self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None
+    ):  # type: ignore[override]
         # Raises MaxRetryError when exhausted; then the caller sees (and records) the outcome.
         retry = super().increment(method, url, response, error, _pool, _stacktrace)
         if self.observer is not None:

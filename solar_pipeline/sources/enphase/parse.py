@@ -47,7 +47,9 @@ def parse_summary(body: Any) -> dict[str, Any]:
             "energy_lifetime_wh": b.get("energy_lifetime"),
             "last_report_at": ts(b.get("last_report_at")),
             "last_interval_end_at": ts(b.get("last_interval_end_at")),
-            "summary_date": date.fromisoformat(b["summary_date"]) if b.get("summary_date") else None,
+            "summary_date": date.fromisoformat(b["summary_date"])
+            if b.get("summary_date")
+            else None,
             "source": b.get("source"),
             "size_w": b.get("size_w"),
             "modules": b.get("modules"),
@@ -116,7 +118,7 @@ def parse_intervals(endpoint: str, body: Any) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "end_at": int(i["end_at"]),
-                    "wh": None if wh is None else int(round(wh)),
+                    "wh": None if wh is None else round(wh),
                     "devices_reporting": i.get("devices_reporting"),
                     "powr_w": i.get("powr"),
                 }

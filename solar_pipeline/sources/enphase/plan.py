@@ -56,7 +56,9 @@ def lifetime_fetch(first: date, last: date, today: date, covers: tuple[int, int]
 
 def window_chunks(since: int | None, now: int, first_run_s: int = WEEK_S) -> list[tuple[int, int]]:
     """7-day windows from the last time seen (with overlap), or the last 7 days on a first run."""
-    start = now - first_run_s if since is None else max(since - EVENT_OVERLAP_S, now - EVENT_LOOKBACK_S)
+    start = (
+        now - first_run_s if since is None else max(since - EVENT_OVERLAP_S, now - EVENT_LOOKBACK_S)
+    )
     chunks = []
     while start < now:
         chunks.append((start, min(start + WEEK_S, now)))
@@ -66,7 +68,8 @@ def window_chunks(since: int | None, now: int, first_run_s: int = WEEK_S) -> lis
 
 def event_fetches(events_since: int | None, alarms_since: int | None, now: int) -> list[Fetch]:
     fetches = [
-        Fetch("events", {"start_time": a, "end_time": b}) for a, b in window_chunks(events_since, now)
+        Fetch("events", {"start_time": a, "end_time": b})
+        for a, b in window_chunks(events_since, now)
     ]
     for a, b in window_chunks(alarms_since, now):
         # Active and cleared alarms are separate queries; both are needed to see a clear.

@@ -160,7 +160,8 @@ def token_store_from_uri(uri: str) -> TokenStore:
         namespace, _, name = rest.partition("/")
         return K8sSecretTokenStore(namespace, name)
     raise ValueError(
-        f"ENPHASE_TOKEN_STORE={uri!r} is not understood: use file:<path> or k8s:<namespace>/<secret>"
+        f"ENPHASE_TOKEN_STORE={uri!r} is not understood: "
+        "use file:<path> or k8s:<namespace>/<secret>"
     )
 
 
@@ -218,10 +219,15 @@ class TokenManager:
             if rejected is None and pair.access_is_fresh(now):
                 self._pair = pair  # another process refreshed while we waited for the lock
                 return pair.access_token
-            if rejected is not None and pair.access_token not in ("", rejected):
-                if pair.access_expires_at > now:
-                    self._pair = pair
-                    return pair.access_token
+            # After a 401: if the store already holds another live token, someone else
+            # refreshed; use theirs rather than spend the refresh token again.
+            if (
+                rejected is not None
+                and pair.access_token not in ("", rejected)
+                and pair.access_expires_at > now
+            ):
+                self._pair = pair
+                return pair.access_token
             new = self.oauth.refresh(pair.refresh_token)
             # Persist before use: the old refresh token is now spent.
             self.store.write(new)
