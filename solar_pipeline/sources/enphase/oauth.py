@@ -66,9 +66,12 @@ class OAuthClient:
         status: int | None = None
         error: str | None = None
         try:
-            # Enphase documents the grant in the query string; credentials only in Basic auth.
+            # Enphase's sample puts the grant in the query string, but a URL ends up in debug
+            # logs (urllib3 logs every request line) and proxy logs; the form body, which
+            # Enphase accepts as well, keeps the refresh token out of them. Client credentials
+            # go only in the Basic header.
             resp = self.session.post(
-                url, params=params, auth=(self.client_id, self.client_secret), timeout=self.timeout
+                url, data=params, auth=(self.client_id, self.client_secret), timeout=self.timeout
             )
             status = resp.status_code
         except requests.RequestException as exc:

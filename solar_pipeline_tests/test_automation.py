@@ -1,0 +1,56 @@
+"""Schedules pick the right local day, and the cloud cadence fits the plan's monthly budget."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+
+from solar_pipeline.automation import enphase_cloud_tick, enphase_daily_completion
+from solar_pipeline.definitions import defs
+from solar_pipeline.sources.enphase.budget import PLANS
+from solar_pipeline.sources.enphase.cadence import (
+    CALLS_PER_TICK,
+    cron_for,
+    monthly_calls,
+    tick_minutes,
+)
+
+AMS = ZoneInfo("Europe/Amsterdam")
+
+
+@pytest.mark.parametrize(
+    ("plan", "minutes", "cron"),
+    [("watt", 480, "0 */8 * * *"), ("kilowatt", 10, "*/10 * * * *")],
+)
+def test_cadence_fits_the_plan_with_headroom(plan, minutes, cron):
+    assert tick_minutes(PLANS[plan]) == minutes
+    assert cron_for(minutes) == cron
+    assert monthly_calls(minutes) <= 0.8 * PLANS[plan].per_month
+    # The tick must also fit in one minute's allowance.
+    assert PLANS[plan].per_minute >= CALLS_PER_TICK
+
+
+def test_watt_every_10_minutes_would_burn_the_month():
+    assert monthly_calls(10) > 13 * PLANS["watt"].per_month
+
+
+def _evaluate(schedule, at: datetime) -> dg.RunRequest:
+    context = dg.build_schedule_context(
+        scheduled_execution_time=at, repository_def=defs().get_repository_def()
+    )
+    requests = schedule.evaluate_tick(context).run_requests
+    assert len(requests) == 1
+    return requests[0]
+
+
+def test_tick_targets_the_local_day_just_after_midnight():
+    # 00:05 local is still 23:05 UTC of the day before: the partition is the local day.
+    request = _evaluate(enphase_cloud_tick, datetime(2025, 10, 26, 0, 5, tzinfo=AMS))
+    assert request.partition_key == "2025-10-26"
+
+
+def test_daily_completion_targets_yesterday_without_snapshots():
+    request = _evaluate(enphase_daily_completion, datetime(2025, 3, 31, 4, 30, tzinfo=AMS))
+    assert request.partition_key == "2025-03-30"
+    assert request.run_config["ops"]["raw__enphase_responses"]["config"]["snapshots"] == "never"
