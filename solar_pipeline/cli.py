@@ -72,6 +72,8 @@ def enphase_auth(code: str | None, redirect_uri: str | None) -> None:
             store.write(pair)
     except EnphaseError as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        log.close()
     status = pair.status(time.time())
     click.echo(f"Stored a new Enphase token pair in {store.describe()}.")
     click.echo(

@@ -70,12 +70,13 @@ def _client(
 def test_minute_429_is_waited_out_until_period_end(tmp_path, clock):
     # The simulator allows 2 calls a minute; our ledger thinks the plan allows 50.
     with EnphaseCloudSimulator([SYSTEM], per_minute=2, per_month=1000, clock=clock) as sim:
-        client, _ = _client(sim, tmp_path, clock, "kilowatt")
+        client, log = _client(sim, tmp_path, clock, "kilowatt")
         for _ in range(3):
             assert client.get("summary").data["system_id"] == SYSTEM.system_id
         assert sim.stats.throttled == 1
         # Waited until the period_end of the 429 body: the next clock minute (+1 s margin).
         assert clock.slept == [pytest.approx(30 + 1, abs=0.01)]
+        log.close()
     statuses = [r[0] for r in query_log(tmp_path) if r[2] == "data"]
     assert statuses == [200, 200, 429, 200]
 
@@ -108,9 +109,9 @@ def test_month_429_stops_with_the_date_it_resets(tmp_path, clock):
 
 
 def test_ledger_blocks_a_run_that_would_exceed_the_month(sim, seeded, warehouse, tmp_path):
-    DuckDBRequestLog(warehouse.path, "enphase", "raw.enphase_responses").record(
-        LedgerEntry("enphase", "summary", "data", datetime.now(UTC).timestamp(), 200, 1.0)
-    )
+    log = DuckDBRequestLog(warehouse.path, "enphase", "raw.enphase_responses")
+    log.record(LedgerEntry("enphase", "summary", "data", datetime.now(UTC).timestamp(), 200, 1.0))
+    log.close()
     with warehouse.connect() as conn:  # 989 more earlier this month
         conn.execute(
             "INSERT INTO ops.api_requests SELECT a.* REPLACE (requested_at - INTERVAL 1 "

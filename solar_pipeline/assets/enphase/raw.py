@@ -77,23 +77,26 @@ def enphase_responses(
     worst = plan.telemetry_fetches(start, end, now, True, True)
     client.budget.ensure_available(len(worst) + 1 + (_SNAPSHOT_CALLS if include_snapshots else 0))
 
-    if devices is None:
-        devices = client.get("devices").data
-    meters = parse.parse_devices(devices)
+    try:
+        if devices is None:
+            devices = client.get("devices").data
+        meters = parse.parse_devices(devices)
 
-    fetches = plan.telemetry_fetches(
-        start, end, now, meters["has_production_meter"], meters["has_consumption_meter"]
-    )
-    completed = [k for k in keys if k < today]
-    if completed:
-        first, last = date.fromisoformat(completed[0]), date.fromisoformat(completed[-1])
-        fetches += plan.lifetime_fetch(first, last, date.fromisoformat(today), (start, end))
-    if include_snapshots:
-        fetches.append(plan.Fetch("summary"))
-        fetches += plan.event_fetches(events_since, alarms_since, now)
+        fetches = plan.telemetry_fetches(
+            start, end, now, meters["has_production_meter"], meters["has_consumption_meter"]
+        )
+        completed = [k for k in keys if k < today]
+        if completed:
+            first, last = date.fromisoformat(completed[0]), date.fromisoformat(completed[-1])
+            fetches += plan.lifetime_fetch(first, last, date.fromisoformat(today), (start, end))
+        if include_snapshots:
+            fetches.append(plan.Fetch("summary"))
+            fetches += plan.event_fetches(events_since, alarms_since, now)
 
-    for fetch in fetches:
-        client.get(fetch.endpoint, fetch.params, fetch.covers)
+        for fetch in fetches:
+            client.get(fetch.endpoint, fetch.params, fetch.covers)
+    finally:
+        log.close()
 
     by_endpoint = Counter(f.endpoint for f in fetches)
     pair = client.tokens.current()

@@ -52,3 +52,7 @@ class RequestLog(Protocol):
     def usage(self, now: float) -> Usage:
         """Data requests already made in the clock minute and the calendar month of `now`."""
         ...
+
+    def close(self) -> None:
+        """Make everything recorded so far durable."""
+        ...

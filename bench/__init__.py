@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): measured in one run on the built-in simulators, not asserted."""
