@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 
 import dagster as dg
+import requests
 
 from solar_pipeline.sources.enphase.budget import RequestBudget, plan_named
 from solar_pipeline.sources.enphase.client import EnphaseClient
@@ -34,30 +35,36 @@ class EnphaseCloudResource(dg.ConfigurableResource):
         except ValueError:
             raise ValueError("ENPHASE_SYSTEM_ID must be the numeric Enphase system id") from None
 
-    def oauth(self, log: RequestLog | None = None) -> OAuthClient:
+    def oauth(
+        self, log: RequestLog | None = None, session: requests.Session | None = None
+    ) -> OAuthClient:
         return OAuthClient(
             self.api_url,
             self.client_id,
             self.client_secret,
-            build_session(self.retry_backoff_s),
+            session or build_session(self.retry_backoff_s),
             log,
             (self.connect_timeout_s, self.read_timeout_s),
         )
 
-    def tokens(self, log: RequestLog | None = None) -> TokenManager:
-        manager = TokenManager(token_store_from_uri(self.token_store), self.oauth(log))
+    def tokens(
+        self, log: RequestLog | None = None, session: requests.Session | None = None
+    ) -> TokenManager:
+        manager = TokenManager(token_store_from_uri(self.token_store), self.oauth(log, session))
         # Read at run time, only to seed an empty store; afterwards the store is the truth.
         manager.seed_if_empty(os.environ.get(SEED_VARIABLE, "").strip() or None)
         return manager
 
     def client(self, log: RequestLog) -> EnphaseClient:
+        """One HTTP session per run, shared by the token and the data calls."""
+        session = build_session(self.retry_backoff_s)
         return EnphaseClient(
             base_url=self.api_url,
             api_key=self.api_key,
             system_id=self.system(),
-            tokens=self.tokens(log),
+            tokens=self.tokens(log, session),
             budget=RequestBudget(plan_named(self.plan), log),
             log_=log,
-            session=build_session(self.retry_backoff_s),
+            session=session,
             timeout=(self.connect_timeout_s, self.read_timeout_s),
         )

@@ -73,3 +73,15 @@ def test_three_day_backfill_writes_exactly_the_simulator_intervals(sim, enphase,
     again = run_range(enphase, warehouse, FIRST, LAST)
     assert again.success
     assert _tables(warehouse) == tables
+
+
+def test_the_23_hour_day_has_276_intervals_from_one_request(sim, enphase, warehouse):
+    # Europe/Amsterdam enters DST on 2025-03-30: 23 hours, so one 24-hour call covers it.
+    result = run_range(enphase, warehouse, "2025-03-30", "2025-03-30")
+    assert result.success
+    micro, _, _ = _expected("2025-03-30")
+    assert len(micro) == 276
+    assert _tables(warehouse)["micro"] == [
+        (i["end_at"], i["enwh"], i["devices_reporting"]) for i in micro
+    ]
+    assert sim.stats.data_requests["production_micro"] == 1
