@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -9,6 +12,8 @@ import duckdb
 
 from solar_pipeline.assets import enphase
 from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource
+
+ROOT = Path(__file__).resolve().parents[1]
 
 ALL_CLOUD = [a.key for a in enphase.assets]
 TELEMETRY = [
@@ -60,3 +65,15 @@ def failure_message(result: dg.ExecuteInProcessResult) -> str:
             parts.append(error.message)
             error = error.cause
     return "\n".join(parts)
+
+
+def dagster_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The `dagster` command of this virtualenv, run from the project root as a user would."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

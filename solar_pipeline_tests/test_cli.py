@@ -2,9 +2,6 @@
 
 import os
 import stat
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -13,9 +10,7 @@ from solar_pipeline.cli import main
 from solar_pipeline.resources import DuckDBWarehouse
 from solar_pipeline.sources.enphase.tokens import FileTokenStore
 from solar_pipeline_tests.conftest import SYSTEM
-from solar_pipeline_tests.helpers import query
-
-ROOT = Path(__file__).resolve().parents[1]
+from solar_pipeline_tests.helpers import dagster_cli, query
 
 
 @pytest.fixture
@@ -70,23 +65,16 @@ def test_enphase_auth_names_a_missing_variable(cloud_env, monkeypatch):
 def test_documented_cli_backfill_works_as_is(sim, cloud_env, tmp_path):
     env = {**os.environ, **cloud_env, "ENPHASE_REFRESH_TOKEN": sim.mint_refresh_token()}
     env.pop("DAGSTER_HOME", None)
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dagster"),
-            "asset",
-            "materialize",
-            "-m",
-            "solar_pipeline.definitions",
-            "--select",
-            "raw/enphase_responses,enphase/production_intervals",
-            "--partition-range",
-            "2025-03-08...2025-03-10",
-        ],
-        cwd=ROOT,
+    proc = dagster_cli(
+        "asset",
+        "materialize",
+        "-m",
+        "solar_pipeline.definitions",
+        "--select",
+        "raw/enphase_responses,enphase/production_intervals",
+        "--partition-range",
+        "2025-03-08...2025-03-10",
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     warehouse = DuckDBWarehouse(path=str(tmp_path / "solar.duckdb"))

@@ -1,17 +1,12 @@
 """The code location loads, validates, and fails clearly when a setting is missing."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import dagster as dg
 import pytest
 
 from solar_pipeline.assets import enphase
 from solar_pipeline.definitions import build_resources, defs
 from solar_pipeline.settings import InvalidSettingError, Settings
-
-ROOT = Path(__file__).resolve().parents[1]
+from solar_pipeline_tests.helpers import dagster_cli
 
 CONTRACT = {
     "raw/enphase_responses",
@@ -37,19 +32,7 @@ def test_definitions_load_with_the_contract_asset_keys():
 
 
 def test_dagster_cli_validates_the_module():
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dagster"),
-            "definitions",
-            "validate",
-            "-m",
-            "solar_pipeline.definitions",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = dagster_cli("definitions", "validate", "-m", "solar_pipeline.definitions")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Validation successful" in proc.stderr + proc.stdout
 
