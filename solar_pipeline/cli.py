@@ -16,23 +16,6 @@ from dotenv import load_dotenv
 from solar_pipeline.settings import MissingSettingError, Settings, env, require
 
 
-def _enphase_resource():
-    from solar_pipeline.definitions import build_resources
-
-    settings = Settings.from_env()
-    # Resolve the same configuration the pipeline uses, with the same variable names.
-    resource = build_resources(settings)["enphase"]
-    values = {
-        "api_key": "",  # not needed for OAuth calls
-        "client_id": require("ENPHASE_CLIENT_ID", "the Enphase application's client id"),
-        "client_secret": require(
-            "ENPHASE_CLIENT_SECRET", "the Enphase application's client secret"
-        ),
-        "system_id": env("ENPHASE_SYSTEM_ID", "0"),
-    }
-    return settings, resource.model_copy(update=values)
-
-
 @click.group()
 def main() -> None:
     """solar_pipeline command line (reads a .env file in the working directory too)."""
@@ -44,14 +27,19 @@ def main() -> None:
 @click.option("--redirect-uri", help="The redirect URI registered with the Enphase app.")
 def enphase_auth(code: str | None, redirect_uri: str | None) -> None:
     """First authorization: print the consent URL, or exchange CODE and store the tokens."""
+    from solar_pipeline.sources.enphase.http import build_session
+    from solar_pipeline.sources.enphase.oauth import OAuthClient
     from solar_pipeline.warehouse.request_log import DuckDBRequestLog
 
+    settings = Settings.from_env()
     try:
-        settings, resource = _enphase_resource()
+        client_id = require("ENPHASE_CLIENT_ID", "the Enphase application's client id")
+        secret = require("ENPHASE_CLIENT_SECRET", "the Enphase application's client secret")
     except MissingSettingError as exc:
         raise click.ClickException(str(exc)) from None
+    # Token calls count in the same request ledger as the pipeline's.
     log = DuckDBRequestLog(settings.duckdb_path, "enphase", "raw.enphase_responses")
-    oauth = resource.oauth(log)
+    oauth = OAuthClient(settings.enphase_api_url, client_id, secret, build_session(), log)
     if not code:
         click.echo("1. Open this URL in a browser, log in with the system owner's Enlighten")
         click.echo("   account and approve the application:\n")
@@ -65,7 +53,7 @@ def enphase_auth(code: str | None, redirect_uri: str | None) -> None:
     from solar_pipeline.sources.enphase.errors import EnphaseError
     from solar_pipeline.sources.enphase.tokens import token_store_from_uri
 
-    store = token_store_from_uri(resource.token_store)
+    store = token_store_from_uri(settings.enphase_token_store)
     try:
         with store.lock():
             pair = oauth.exchange_code(code, redirect_uri)
@@ -87,8 +75,7 @@ def token_status() -> None:
     """How old the stored Enphase tokens are and when they lapse (never the tokens)."""
     from solar_pipeline.sources.enphase.tokens import token_store_from_uri
 
-    settings = Settings.from_env()
-    uri = env("ENPHASE_TOKEN_STORE") or f"file:{settings.data_dir / 'enphase_tokens.json'}"
+    uri = Settings.from_env().enphase_token_store
     pair = token_store_from_uri(uri).read()
     if pair is None:
         raise click.ClickException(f"No tokens in {uri}: run `solar-pipeline enphase-auth`.")

@@ -7,21 +7,20 @@ import dagster as dg
 from solar_pipeline import automation
 from solar_pipeline.assets import enphase
 from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource
-from solar_pipeline.settings import Settings, env
+from solar_pipeline.settings import Settings
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
-    token_store = env("ENPHASE_TOKEN_STORE") or f"file:{settings.data_dir / 'enphase_tokens.json'}"
     return {
         "warehouse": DuckDBWarehouse(path=str(settings.duckdb_path)),
         "enphase": EnphaseCloudResource(
-            api_url=env("ENPHASE_API_URL", "https://api.enphaseenergy.com"),
+            api_url=settings.enphase_api_url,
             # Secrets resolve at run time; the UI shows only the variable names.
             api_key=dg.EnvVar("ENPHASE_API_KEY"),
             client_id=dg.EnvVar("ENPHASE_CLIENT_ID"),
             client_secret=dg.EnvVar("ENPHASE_CLIENT_SECRET"),
             system_id=dg.EnvVar("ENPHASE_SYSTEM_ID"),
-            token_store=token_store,
+            token_store=settings.enphase_token_store,
             plan=automation.ENPHASE_PLAN.name,
         ),
     }

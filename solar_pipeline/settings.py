@@ -47,6 +47,8 @@ class Settings:
     timezone: str
     start_date: date
     schedules_running: bool
+    enphase_api_url: str
+    enphase_token_store: str
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -67,4 +69,6 @@ class Settings:
                 f"SOLAR_START_DATE={start!r} is not a date (YYYY-MM-DD)"
             ) from exc
         running = (env("SOLAR_SCHEDULES", "stopped") or "stopped").lower() == "running"
-        return cls(data_dir, duckdb_path, tz, start_date, running)
+        api_url = env("ENPHASE_API_URL") or "https://api.enphaseenergy.com"
+        token_store = env("ENPHASE_TOKEN_STORE") or f"file:{data_dir / 'enphase_tokens.json'}"
+        return cls(data_dir, duckdb_path, tz, start_date, running, api_url, token_store)
