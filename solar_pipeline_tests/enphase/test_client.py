@@ -14,7 +14,7 @@ from solar_pipeline.sources.enphase.errors import (
     EnphaseTransportError,
     QuotaExhausted,
 )
-from solar_pipeline.sources.enphase.http import build_session
+from solar_pipeline.sources.http import build_session
 from solar_pipeline.sources.enphase.ledger import LedgerEntry
 from solar_pipeline.sources.enphase.oauth import OAuthClient
 from solar_pipeline.sources.enphase.tokens import FileTokenStore, TokenManager

@@ -18,9 +18,9 @@ from solar_pipeline.sources.enphase.errors import (
     EnphaseTransportError,
     QuotaExhausted,
 )
-from solar_pipeline.sources.enphase.http import set_retry_observer
 from solar_pipeline.sources.enphase.ledger import LedgerEntry, RawResponse, RequestLog
 from solar_pipeline.sources.enphase.tokens import TokenManager
+from solar_pipeline.sources.http import set_retry_observer
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -22,6 +20,7 @@ import jwt
 from filelock import FileLock
 
 from solar_pipeline.sources.enphase.errors import ReauthorizationRequired
+from solar_pipeline.sources.files import write_private_file
 
 # Enphase refresh tokens live ~30 days from the refresh that minted them (a new rolling window
 # per refresh); used when a token is not a JWT we can read.
@@ -122,25 +121,7 @@ class FileTokenStore:
         return TokenPair.from_json(text)
 
     def write(self, pair: TokenPair) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tokens-", dir=self.path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(pair.to_json())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        # The rename is durable only once the directory entry is on disk.
-        dir_fd = os.open(self.path.parent, os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_private_file(self.path, pair.to_json())
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

@@ -1,4 +1,4 @@
-"""A requests.Session with timeouts-friendly retries that still account for every attempt.
+"""A requests.Session with retries that still account for every attempt.
 
 urllib3's Retry retries connection errors and 5xx answers inside the adapter, invisible to the
 caller. Each attempt is an HTTP request that Enphase may count, so a small Retry subclass tells
@@ -38,12 +38,34 @@ class ObservedRetry(Retry):
         return retry
 
 
-def build_session(backoff_factor: float = 1.0, retries: int = 3) -> requests.Session:
+class PinnedAdapter(HTTPAdapter):
+    """HTTPS adapter that trusts exactly one certificate, whatever its issuer or hostname.
+
+    Mount it on a session whose `verify` is False: requests then asks urllib3 for no chain
+    verification, and urllib3 checks the fingerprint on every new connection instead.
+    """
+
+    def __init__(self, fingerprint: str, **kwargs) -> None:
+        self.fingerprint = fingerprint
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["assert_fingerprint"] = self.fingerprint
+        kwargs["assert_hostname"] = False
+        return super().init_poolmanager(*args, **kwargs)
+
+
+def build_session(
+    backoff_factor: float = 1.0, retries: int = 3, fingerprint: str | None = None
+) -> requests.Session:
     """Retries connection errors and 5xx with exponential backoff.
 
     POST is not in urllib3's idempotent methods, so a token refresh is retried only when the
     connection failed before anything was sent: re-sending a refresh whose answer was lost would
     spend the single-use refresh token twice.
+
+    With `fingerprint`, HTTPS trusts exactly the certificate with that SHA-256 fingerprint
+    (the Envoy's self-signed one) instead of a CA chain.
     """
     retry = ObservedRetry(
         total=retries + 1,
@@ -56,9 +78,12 @@ def build_session(backoff_factor: float = 1.0, retries: int = 3) -> requests.Ses
         respect_retry_after_header=True,
     )
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    if fingerprint:
+        session.mount("https://", PinnedAdapter(fingerprint, max_retries=retry))
+        session.verify = False  # the chain check is replaced by the fingerprint, not dropped
+    else:
+        session.mount("https://", HTTPAdapter(max_retries=retry))
     session.headers["User-Agent"] = "solar_pipeline"
     return session
 
