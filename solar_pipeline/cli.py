@@ -27,8 +27,8 @@ def main() -> None:
 @click.option("--redirect-uri", help="The redirect URI registered with the Enphase app.")
 def enphase_auth(code: str | None, redirect_uri: str | None) -> None:
     """First authorization: print the consent URL, or exchange CODE and store the tokens."""
-    from solar_pipeline.sources.enphase.http import build_session
     from solar_pipeline.sources.enphase.oauth import OAuthClient
+    from solar_pipeline.sources.http import build_session
     from solar_pipeline.warehouse.request_log import DuckDBRequestLog
 
     settings = Settings.from_env()

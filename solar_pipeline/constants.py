@@ -7,6 +7,7 @@ import dagster as dg
 DUCKDB_POOL = "duckdb"
 
 ENPHASE_GROUP = "enphase_cloud"
+ENVOY_GROUP = "envoy_local"
 
 RAW_ENPHASE_RESPONSES = dg.AssetKey(["raw", "enphase_responses"])
 ENPHASE_SYSTEM_SUMMARY = dg.AssetKey(["enphase", "system_summary"])
@@ -15,3 +16,8 @@ ENPHASE_ALARMS = dg.AssetKey(["enphase", "alarms"])
 ENPHASE_PRODUCTION_INTERVALS = dg.AssetKey(["enphase", "production_intervals"])
 ENPHASE_CONSUMPTION_INTERVALS = dg.AssetKey(["enphase", "consumption_intervals"])
 ENPHASE_DAILY_ENERGY = dg.AssetKey(["enphase", "daily_energy"])
+
+RAW_ENVOY_RESPONSES = dg.AssetKey(["raw", "envoy_responses"])
+ENVOY_PRODUCTION_READINGS = dg.AssetKey(["envoy", "production_readings"])
+ENVOY_INVERTER_READINGS = dg.AssetKey(["envoy", "inverter_readings"])
+ENVOY_METER_READINGS = dg.AssetKey(["envoy", "meter_readings"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dagster as dg
 
 from solar_pipeline import automation
-from solar_pipeline.assets import enphase
-from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource
-from solar_pipeline.settings import Settings
+from solar_pipeline.assets import enphase, envoy
+from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource, EnvoyResource
+from solar_pipeline.settings import EnvoySettings, Settings
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
@@ -23,13 +23,25 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             token_store=settings.enphase_token_store,
             plan=automation.ENPHASE_PLAN.name,
         ),
+        "envoy": build_envoy_resource(settings, EnvoySettings.from_env()),
     }
+
+
+def build_envoy_resource(settings: Settings, envoy: EnvoySettings) -> EnvoyResource:
+    return EnvoyResource(
+        url=envoy.url,
+        serial=envoy.serial,
+        state_dir=str(settings.data_dir),
+        enlighten_url=envoy.enlighten_url,
+        entrez_url=envoy.entrez_url,
+        cert_fingerprint=envoy.cert_fingerprint,
+    )
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=enphase.assets,
+        assets=[*enphase.assets, *envoy.assets],
         jobs=automation.jobs,
         schedules=automation.schedules,
         resources=build_resources(Settings.from_env()),

@@ -72,3 +72,27 @@ class Settings:
         api_url = env("ENPHASE_API_URL") or "https://api.enphaseenergy.com"
         token_store = env("ENPHASE_TOKEN_STORE") or f"file:{data_dir / 'enphase_tokens.json'}"
         return cls(data_dir, duckdb_path, tz, start_date, running, api_url, token_store)
+
+
+@dataclass(frozen=True)
+class EnvoySettings:
+    """The gateway's non-secret settings; ENVOY_TOKEN and ENLIGHTEN_PASSWORD are read only
+    when a run needs them."""
+
+    url: str | None
+    serial: str | None
+    enlighten_url: str
+    entrez_url: str
+    cert_fingerprint: str | None
+    inverter_tags: str | None
+
+    @classmethod
+    def from_env(cls) -> EnvoySettings:
+        return cls(
+            url=env("ENVOY_URL"),
+            serial=env("ENVOY_SERIAL"),
+            enlighten_url=env("ENLIGHTEN_URL") or "https://enlighten.enphaseenergy.com",
+            entrez_url=env("ENTREZ_URL") or "https://entrez.enphaseenergy.com",
+            cert_fingerprint=env("ENVOY_CERT_FINGERPRINT"),
+            inverter_tags=env("ENVOY_INVERTER_TAGS"),
+        )

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-from solar_pipeline.automation import enphase_cloud_tick, enphase_daily_completion
+from solar_pipeline.automation import enphase_cloud_tick, enphase_daily_completion, envoy_poll
 from solar_pipeline.definitions import defs
 from solar_pipeline.sources.enphase.budget import PLANS
 from solar_pipeline.sources.enphase.cadence import (
@@ -35,13 +35,39 @@ def test_watt_every_10_minutes_would_burn_the_month():
     assert monthly_calls(10) > 13 * PLANS["watt"].per_month
 
 
-def _evaluate(schedule, at: datetime) -> dg.RunRequest:
+def _tick(schedule, at: datetime):
     context = dg.build_schedule_context(
         scheduled_execution_time=at, repository_def=defs().get_repository_def()
     )
-    requests = schedule.evaluate_tick(context).run_requests
+    return schedule.evaluate_tick(context)
+
+
+def _evaluate(schedule, at: datetime) -> dg.RunRequest:
+    requests = _tick(schedule, at).run_requests
     assert len(requests) == 1
     return requests[0]
+
+
+@pytest.fixture(autouse=True)
+def _sources_configured(monkeypatch):
+    monkeypatch.setenv("ENPHASE_API_KEY", "configured")
+    monkeypatch.setenv("ENVOY_URL", "https://envoy.local")
+
+
+@pytest.mark.parametrize(
+    ("schedule", "variable"), [(enphase_cloud_tick, "ENPHASE_API_KEY"), (envoy_poll, "ENVOY_URL")]
+)
+def test_schedules_of_unconfigured_sources_skip_and_say_why(monkeypatch, schedule, variable):
+    monkeypatch.delenv(variable)
+    tick = _tick(schedule, datetime(2025, 6, 1, 12, 0, tzinfo=AMS))
+    assert not tick.run_requests and variable in tick.skip_message
+
+
+def test_envoy_poll_groups_a_minute_cadence_into_ten_minute_runs():
+    request = _evaluate(envoy_poll, datetime(2025, 6, 1, 12, 10, tzinfo=AMS))
+    config = request.run_config["ops"]["raw__envoy_responses"]["config"]
+    assert config == {"polls": 10, "interval_s": 60.0}
+    assert envoy_poll.cron_schedule == "*/10 * * * *"
 
 
 def test_tick_targets_the_local_day_just_after_midnight():

@@ -16,6 +16,10 @@ CONTRACT = {
     "enphase/production_intervals",
     "enphase/consumption_intervals",
     "enphase/daily_energy",
+    "raw/envoy_responses",
+    "envoy/production_readings",
+    "envoy/inverter_readings",
+    "envoy/meter_readings",
 }
 
 
@@ -24,7 +28,11 @@ def test_definitions_load_with_the_contract_asset_keys():
     dg.Definitions.validate_loadable(d)
     keys = {k.to_user_string() for k in d.resolve_asset_graph().get_all_asset_keys()}
     assert keys == CONTRACT
-    assert {s.name for s in d.schedules} == {"enphase_cloud_tick", "enphase_daily_completion"}
+    assert {s.name for s in d.schedules} == {
+        "enphase_cloud_tick",
+        "enphase_daily_completion",
+        "envoy_poll",
+    }
     for asset in enphase.assets:
         assert asset.op.pool == "duckdb"
         assert asset.backfill_policy == dg.BackfillPolicy.single_run()

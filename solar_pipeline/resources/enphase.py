@@ -7,10 +7,10 @@ import requests
 
 from solar_pipeline.sources.enphase.budget import RequestBudget, plan_named
 from solar_pipeline.sources.enphase.client import EnphaseClient
-from solar_pipeline.sources.enphase.http import build_session
 from solar_pipeline.sources.enphase.ledger import RequestLog
 from solar_pipeline.sources.enphase.oauth import OAuthClient
 from solar_pipeline.sources.enphase.tokens import TokenManager, token_store_from_uri
+from solar_pipeline.sources.http import build_session
 
 SEED_VARIABLE = "ENPHASE_REFRESH_TOKEN"
 

@@ -41,8 +41,9 @@ class ObservedRetry(Retry):
 class PinnedAdapter(HTTPAdapter):
     """HTTPS adapter that trusts exactly one certificate, whatever its issuer or hostname.
 
-    Mount it on a session whose `verify` is False: requests then asks urllib3 for no chain
-    verification, and urllib3 checks the fingerprint on every new connection instead.
+    requests is told not to verify a chain (urllib3 then checks the fingerprint on every new
+    connection instead). That is forced per request: REQUESTS_CA_BUNDLE in the environment
+    would otherwise override a session's `verify=False` and reject the self-signed certificate.
     """
 
     def __init__(self, fingerprint: str, **kwargs) -> None:
@@ -53,6 +54,10 @@ class PinnedAdapter(HTTPAdapter):
         kwargs["assert_fingerprint"] = self.fingerprint
         kwargs["assert_hostname"] = False
         return super().init_poolmanager(*args, **kwargs)
+
+    def send(self, request, **kwargs):
+        kwargs["verify"] = False  # the fingerprint is the verification
+        return super().send(request, **kwargs)
 
 
 def build_session(
@@ -81,7 +86,6 @@ def build_session(
     session.mount("http://", HTTPAdapter(max_retries=retry))
     if fingerprint:
         session.mount("https://", PinnedAdapter(fingerprint, max_retries=retry))
-        session.verify = False  # the chain check is replaced by the fingerprint, not dropped
     else:
         session.mount("https://", HTTPAdapter(max_retries=retry))
     session.headers["User-Agent"] = "solar_pipeline"

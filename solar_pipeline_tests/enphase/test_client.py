@@ -14,10 +14,10 @@ from solar_pipeline.sources.enphase.errors import (
     EnphaseTransportError,
     QuotaExhausted,
 )
-from solar_pipeline.sources.http import build_session
 from solar_pipeline.sources.enphase.ledger import LedgerEntry
 from solar_pipeline.sources.enphase.oauth import OAuthClient
 from solar_pipeline.sources.enphase.tokens import FileTokenStore, TokenManager
+from solar_pipeline.sources.http import build_session
 from solar_pipeline.warehouse.request_log import DuckDBRequestLog
 from solar_pipeline_tests.conftest import SYSTEM, make_enphase
 from solar_pipeline_tests.helpers import failure_message, query, run_range

@@ -11,9 +11,9 @@ import pytest
 import requests
 
 from solar_pipeline.sources.enphase.errors import ReauthorizationRequired
-from solar_pipeline.sources.http import build_session
 from solar_pipeline.sources.enphase.oauth import OAuthClient
 from solar_pipeline.sources.enphase.tokens import FileTokenStore, TokenManager, TokenPair
+from solar_pipeline.sources.http import build_session
 from solar_pipeline_tests.conftest import SYSTEM, make_enphase
 from solar_pipeline_tests.helpers import ALL_CLOUD, failure_message, run_range
 

@@ -6,10 +6,10 @@ import threading
 
 import pytest
 
-from solar_pipeline.sources.http import build_session
 from solar_pipeline.sources.enphase.oauth import OAuthClient
 from solar_pipeline.sources.enphase.tokens import TokenManager, TokenPair, token_store_from_uri
 from solar_pipeline.sources.enphase.tokens_k8s import LEASE_ANNOTATION, K8sSecretTokenStore
+from solar_pipeline.sources.http import build_session
 from solar_pipeline_tests.fake_k8s import FakeSecretsApi, core_v1
 
 

@@ -39,6 +39,8 @@ def tick_minutes(plan: Plan) -> int:
 
 
 def cron_for(minutes: int) -> str:
+    if minutes == 1:
+        return "* * * * *"
     if minutes < 60:
         return f"*/{minutes} * * * *"
     if minutes < 1440:

@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
-import jwt
 from filelock import FileLock
 
 from solar_pipeline.sources.enphase.errors import ReauthorizationRequired
 from solar_pipeline.sources.files import write_private_file
+from solar_pipeline.sources.jwt_claims import jwt_expiry
 
 # Enphase refresh tokens live ~30 days from the refresh that minted them (a new rolling window
 # per refresh); used when a token is not a JWT we can read.
@@ -29,16 +29,6 @@ REFRESH_TOKEN_LIFETIME_S = 30 * 86400
 # of expiry so a long backfill never starts with a token about to die.
 MAX_ACCESS_AGE_S = 12 * 3600
 MIN_ACCESS_REMAINING_S = 3600
-
-
-def jwt_expiry(token: str) -> int | None:
-    """The `exp` claim of a JWT, read without verifying (we only schedule refreshes with it)."""
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return None
-    exp = claims.get("exp")
-    return int(exp) if isinstance(exp, int | float) else None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,91 @@
+import time
+
+import dagster as dg
+
+from solar_pipeline.constants import ENVOY_GROUP, RAW_ENVOY_RESPONSES
+from solar_pipeline.resources import DuckDBWarehouse, EnvoyResource
+from solar_pipeline.sources.envoy.poll import poll_once
+from solar_pipeline.warehouse.envoy_raw import EnvoyRawWriter
+
+REACHABLE_CHECK = "gateway_answered"
+
+
+class EnvoyPollConfig(dg.Config):
+    polls: int = 1
+    """How many polls this run makes (the schedule groups a few minutes of polls in one run)."""
+    interval_s: float = 60.0
+    """Seconds between the starts of consecutive polls."""
+
+
+@dg.asset(
+    key=RAW_ENVOY_RESPONSES,
+    group_name=ENVOY_GROUP,
+    kinds={"duckdb", "python"},
+    check_specs=[dg.AssetCheckSpec(REACHABLE_CHECK, asset=RAW_ENVOY_RESPONSES)],
+    # Not in the DuckDB pool: a multi-poll run sleeps between polls and writes each poll in one
+    # short transaction (retrying while another writer holds the file).
+)
+def envoy_responses(
+    context: dg.AssetExecutionContext,
+    config: EnvoyPollConfig,
+    envoy: EnvoyResource,
+    warehouse: DuckDBWarehouse,
+) -> dg.MaterializeResult:
+    """Every answer of the local Envoy / IQ Gateway, verbatim, one row per request.
+
+    Each poll reads /info, then production (/production.json?details=1, or /api/v1/production
+    where that is not JSON), per-inverter data (/ivp/pdm/device_data on 8.2+ firmware, the v1
+    inverter list otherwise or beyond 50 devices) and, on metered gateways, the CT meters. The
+    body is kept as text whatever it is (HTML, invalid JSON, errors), with the HTTP status, the
+    time taken, and the transport error when there was no answer: the gateway's nightly reset
+    around 23:00 is recorded, and does not fail the run.
+    """
+    writer = EnvoyRawWriter(warehouse.path, context.run_id)
+    client = envoy.client(writer.add)
+    started = time.monotonic()
+    polls = answered = 0
+    info = None
+    errors: list[str] = []
+    for n in range(max(config.polls, 1)):
+        slot = started + n * config.interval_s
+        if n and config.interval_s > 0 and time.monotonic() > slot + config.interval_s / 2:
+            continue  # a slow poll ate this slot: skip it rather than bunch polls together
+        time.sleep(max(0.0, slot - time.monotonic()))
+        try:
+            result = poll_once(client)
+        finally:
+            # Whatever happened, what was received is stored.
+            serial = (client.info.serial if client.info else None) or envoy.serial or "unknown"
+            writer.flush(serial, client.info.firmware if client.info else None)
+        polls += 1
+        info = result.info or info
+        if result.ok:
+            answered += 1
+        else:
+            errors.append(result.error or "")
+            context.log.warning(f"Envoy poll {n + 1} incomplete: {result.error}")
+    token = client.tokens.current
+    metadata: dict[str, object] = {
+        "polls": polls,
+        "polls_answered": answered,
+        "responses_stored": writer.written,
+        "envoy_serial": info.serial if info else "",
+        "firmware": info.firmware if info else "",
+        "auth": ("jwt" if info and info.version[:1] >= (7,) else "digest") if info else "",
+        "certificate_pin": client.pin_origin or ("none (http)" if not client.https else ""),
+    }
+    if token is not None and token.days_left(time.time()) is not None:
+        metadata["envoy_token_expires_in_days"] = token.days_left(time.time())
+        metadata["envoy_token_origin"] = token.origin
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=REACHABLE_CHECK,
+                passed=answered == polls,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"polls": polls, "polls_unanswered": polls - answered},
+                description="; ".join(errors)[:500] or None,
+            )
+        ],
+    )

@@ -1,0 +1,140 @@
+"""One poll's raw answers -> typed rows, choosing between the firmware's alternative sources.
+
+Pure: the caller reads raw rows and writes the result. The rules:
+- production: /production.json?details=1, or /api/v1/production when production.json did not
+  parse (R3.9 answers it with an HTML page, which is expected there and not flagged);
+- inverters: /ivp/pdm/device_data when it lists every device, else the v1 inverter list;
+- meters: /ivp/meters joined with /ivp/meters/readings of the same poll.
+Any other 200 answer whose body does not parse counts as malformed, even when a fallback
+source filled in: a changed body is worth a look.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from solar_pipeline.sources.envoy import poll
+from solar_pipeline.sources.envoy.parse import (
+    EnvoyParseError,
+    firmware_version,
+    parse_api_v1_production,
+    parse_device_data,
+    parse_inverters_v1,
+    parse_meters,
+    parse_production_json,
+)
+
+
+class RawRow(NamedTuple):
+    id: int
+    endpoint: str
+    status: int | None
+    body: str | None
+    fetched_at: datetime
+
+
+@dataclass
+class PollReadings:
+    production: list[dict] = field(default_factory=list)
+    inverters: list[dict] = field(default_factory=list)
+    meters: list[dict] = field(default_factory=list)
+    malformed: Counter = field(default_factory=Counter)
+    error_answers: int = 0
+
+
+def _ts(epoch: float | None, fallback: datetime) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC) if epoch else fallback
+
+
+def _last_ok(rows: list[RawRow], endpoint: str) -> RawRow | None:
+    """The last 200 answer of an endpoint in the poll (a 401 retried after re-auth comes first)."""
+    ok = [r for r in rows if r.endpoint == endpoint and r.status == 200 and r.body is not None]
+    return ok[-1] if ok else None
+
+
+# Firmware below 4 has no production.json and answers it with an HTML page.
+PRODUCTION_JSON_MIN_VERSION = (4,)
+
+
+def _production(serial: str, firmware: str, rows: list[RawRow], out: PollReadings) -> None:
+    for endpoint, parser in (
+        (poll.PRODUCTION, parse_production_json),
+        (poll.PRODUCTION_V1, parse_api_v1_production),
+    ):
+        row = _last_ok(rows, endpoint)
+        if row is None:
+            continue
+        try:
+            parsed = parser(row.body)
+        except EnvoyParseError:
+            if endpoint != poll.PRODUCTION or (
+                firmware_version(firmware)[:1] >= PRODUCTION_JSON_MIN_VERSION
+            ):
+                out.malformed["production"] += 1
+            continue
+        out.production = [
+            {
+                **p,
+                "reading_at": _ts(p["reading_at"], row.fetched_at),
+                "fetched_at": row.fetched_at,
+                "envoy_serial": serial,
+                "raw_id": row.id,
+            }
+            for p in parsed
+        ]
+        return
+
+
+def _inverters(serial: str, rows: list[RawRow], out: PollReadings) -> None:
+    device_data = _last_ok(rows, poll.DEVICE_DATA)
+    if device_data is not None:
+        try:
+            parsed, truncated = parse_device_data(device_data.body)
+            if not truncated:
+                out.inverters = [
+                    {**p, "source": "device_data", "raw_id": device_data.id} for p in parsed
+                ]
+        except EnvoyParseError:
+            out.malformed["inverters"] += 1
+    v1 = _last_ok(rows, poll.INVERTERS_V1)
+    if not out.inverters and v1 is not None:
+        try:
+            out.inverters = [
+                {**p, "source": "api_v1", "raw_id": v1.id} for p in parse_inverters_v1(v1.body)
+            ]
+        except EnvoyParseError:
+            out.malformed["inverters"] += 1
+    for p in out.inverters:
+        p["last_report_at"] = datetime.fromtimestamp(p["last_report_at"], UTC)
+        p["envoy_serial"] = serial
+
+
+def _meters(serial: str, rows: list[RawRow], out: PollReadings) -> None:
+    meters, readings = _last_ok(rows, poll.METERS), _last_ok(rows, poll.METER_READINGS)
+    if meters is None or readings is None:
+        return
+    try:
+        parsed = parse_meters(meters.body, readings.body)
+    except EnvoyParseError:
+        out.malformed["meters"] += 1
+        return
+    out.meters = [
+        {
+            **m,
+            "reading_at": _ts(m["reading_at"], readings.fetched_at),
+            "envoy_serial": serial,
+            "raw_id": readings.id,
+        }
+        for m in parsed
+    ]
+
+
+def readings_from_poll(serial: str, firmware: str | None, rows: list[RawRow]) -> PollReadings:
+    out = PollReadings(error_answers=sum(1 for r in rows if r.status != 200))
+    _production(serial, firmware or "", rows, out)
+    _inverters(serial, rows, out)
+    _meters(serial, rows, out)
+    return out

@@ -1,0 +1,15 @@
+"""Reading a JWT's expiry without verifying it: we only schedule renewals with it."""
+
+from __future__ import annotations
+
+import jwt
+
+
+def jwt_expiry(token: str) -> int | None:
+    """The `exp` claim, or None when the token is not a JWT we can read."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    exp = claims.get("exp")
+    return int(exp) if isinstance(exp, int | float) else None
