@@ -37,6 +37,7 @@ format: $(SYNCED)
 ## Benchmarks: ratios measured side by side in one run
 bench: $(SYNCED)
 	$(BIN)/python -m bench.backfill
+	$(BIN)/python -m bench.envoy_parse
 
 clean:
 	rm -rf $(VENV) data/demo .pytest_cache .ruff_cache

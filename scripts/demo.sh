@@ -10,13 +10,18 @@ export SOLAR_TIMEZONE="${SOLAR_TIMEZONE:-Europe/Amsterdam}"
 export SOLAR_SCHEDULES=running
 export DAGSTER_HOME="$SOLAR_DATA_DIR/dagster_home"
 SIM_PORT="${SIM_PORT:-8787}"
+ENVOY_PORT="${ENVOY_PORT:-8788}"
+# The demo polls the simulated gateway every 30 s, four polls per run: a run every 2 minutes.
+export ENVOY_POLL_INTERVAL_S="${ENVOY_POLL_INTERVAL_S:-30}" ENVOY_POLLS_PER_RUN="${ENVOY_POLLS_PER_RUN:-4}"
 UI_PORT="${UI_PORT:-3000}"
 mkdir -p "$DAGSTER_HOME"
 cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
-# The simulator forgets the tokens it issued when it stops, so a demo starts from a fresh seed.
-rm -f "$SOLAR_DATA_DIR/enphase_tokens.json" "$SOLAR_DATA_DIR/simulator.env"
+# The simulators forget the tokens and certificate they issued when they stop, so a demo starts
+# from fresh ones (the settings file below pins the new certificate explicitly).
+rm -f "$SOLAR_DATA_DIR/enphase_tokens.json" "$SOLAR_DATA_DIR/envoy_token.json" \
+  "$SOLAR_DATA_DIR/envoy_cert_pin.json" "$SOLAR_DATA_DIR/simulator.env"
 
-"$BIN/solar-pipeline" simulate --port "$SIM_PORT" --plan kilowatt \
+"$BIN/solar-pipeline" simulate --port "$SIM_PORT" --envoy-port "$ENVOY_PORT" --plan kilowatt \
   --env-file "$SOLAR_DATA_DIR/simulator.env" &
 SIM_PID=$!
 trap 'kill "$SIM_PID" 2>/dev/null || true' EXIT INT TERM
@@ -36,6 +41,10 @@ echo "Backfilling the Enphase cloud assets for $FIRST...$TODAY in one run"
 "$BIN/dagster" asset materialize -m solar_pipeline.definitions \
   --select "raw/enphase_responses,enphase/system_summary,enphase/events,enphase/alarms,enphase/production_intervals,enphase/consumption_intervals,enphase/daily_energy" \
   --partition-range "$FIRST...$TODAY"
+
+echo "Polling the simulated Envoy once and parsing what it answered"
+"$BIN/dagster" asset materialize -m solar_pipeline.definitions \
+  --select "raw/envoy_responses,envoy/production_readings,envoy/inverter_readings,envoy/meter_readings"
 
 echo "Dagster UI: http://127.0.0.1:$UI_PORT  (schedules are running; Ctrl-C stops everything)"
 "$BIN/dagster" dev -m solar_pipeline.definitions -h 127.0.0.1 -p "$UI_PORT"

@@ -84,31 +84,79 @@ def token_status() -> None:
     )
 
 
+@main.command("envoy-reparse")
+def envoy_reparse() -> None:
+    """Parse the whole raw.envoy_responses table again (after a parser fix), as a Dagster run."""
+    import dagster as dg
+
+    from solar_pipeline.assets import envoy
+    from solar_pipeline.definitions import build_resources
+
+    resources = build_resources(Settings.from_env())
+    # Recorded in the instance (DAGSTER_HOME) like any run, so the UI shows the re-parse.
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
+    result = dg.materialize(
+        [envoy.envoy_readings],
+        resources={"warehouse": resources["warehouse"]},
+        run_config={"ops": {"envoy_readings": {"config": {"full_reparse": True}}}},
+        instance=instance,
+    )
+    meta = result.asset_materializations_for_node("envoy_readings")
+    for m in meta:
+        click.echo(
+            f"{m.asset_key.to_user_string()}: {m.metadata['rows_written'].value} rows, "
+            f"{m.metadata['malformed_answers'].value} malformed answers"
+        )
+
+
 @main.command("simulate")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8787, show_default=True, type=int)
+@click.option(
+    "--envoy-port",
+    default=8788,
+    show_default=True,
+    type=int,
+    help="Port of the simulated Envoy (HTTPS); 0 disables it.",
+)
+@click.option("--envoy-firmware", default="D8.2.4345", show_default=True)
+@click.option(
+    "--envoy-replay",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Serve a captured fixture folder instead of live data.",
+)
 @click.option("--plan", default=None, help="Quota plan to enforce (default: ENPHASE_PLAN).")
 @click.option("--system-id", default=4021157, show_default=True, type=int)
 @click.option("--lenient", is_flag=True, help="Keep old refresh tokens valid after a refresh.")
 @click.option(
     "--env-file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the ENPHASE_* settings that point the pipeline at this simulator.",
+    help="Write the ENPHASE_* and ENVOY_* settings that point the pipeline at the simulators.",
 )
 def simulate(
-    host: str, port: int, plan: str | None, system_id: int, lenient: bool, env_file: Path | None
+    host: str,
+    port: int,
+    envoy_port: int,
+    envoy_firmware: str,
+    envoy_replay: Path | None,
+    plan: str | None,
+    system_id: int,
+    lenient: bool,
+    env_file: Path | None,
 ) -> None:
-    """Run the Enphase cloud simulator (a real HTTP server) until Ctrl-C."""
+    """Run the Enphase cloud and Envoy simulators (real HTTP servers) until Ctrl-C.
+
+    Both serve the same synthetic system, so the cloud and the gateway agree on production.
+    """
     from solar_pipeline.simulator import EnphaseCloudSimulator, SystemSpec
+    from solar_pipeline.simulator.envoy import EnvoySimulator
     from solar_pipeline.sources.enphase.budget import plan_named
 
     settings = Settings.from_env()
     quota = plan_named(plan or env("ENPHASE_PLAN", "watt") or "watt")
+    spec = SystemSpec(system_id=system_id, timezone=settings.timezone)
     sim = EnphaseCloudSimulator(
-        [SystemSpec(system_id=system_id, timezone=settings.timezone)],
-        per_minute=quota.per_minute,
-        per_month=quota.per_month,
-        strict=not lenient,
+        [spec], per_minute=quota.per_minute, per_month=quota.per_month, strict=not lenient
     )
     url = sim.start(host, port)
     settings_out = {
@@ -120,16 +168,32 @@ def simulate(
         "ENPHASE_PLAN": quota.name,
         "ENPHASE_REFRESH_TOKEN": sim.mint_refresh_token(),
     }
+    gateway = None
+    if envoy_port:
+        gateway = EnvoySimulator(spec, firmware=envoy_firmware, replay=envoy_replay)
+        settings_out["ENVOY_URL"] = gateway.start(host, envoy_port)
+        settings_out["ENLIGHTEN_URL"] = gateway.enlighten_url
+        settings_out["ENTREZ_URL"] = gateway.entrez_url
+        if gateway.cert_fingerprint:
+            settings_out["ENVOY_CERT_FINGERPRINT"] = gateway.cert_fingerprint
+        if gateway.version[:1] >= (7,):
+            settings_out["ENVOY_TOKEN"] = gateway.mint_token()
     if env_file:
         env_file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.writelines(f"{k}={v}\n" for k, v in settings_out.items())
-        click.echo(f"Wrote the simulator's settings to {env_file}")
+        click.echo(f"Wrote the simulators' settings to {env_file}")
     click.echo(
         f"Enphase cloud simulator on {url} (plan {quota.name}, "
-        f"{'lenient' if lenient else 'strict'} refresh tokens); Ctrl-C stops it."
+        f"{'lenient' if lenient else 'strict'} refresh tokens)"
     )
+    if gateway is not None:
+        click.echo(
+            f"Envoy simulator on {gateway.base_url} (firmware {gateway.firmware}"
+            f"{', replaying ' + str(envoy_replay) if envoy_replay else ''}); "
+            "Ctrl-C stops both."
+        )
     sys.stdout.flush()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -140,6 +204,8 @@ def simulate(
         pass
     finally:
         sim.stop()
+        if gateway is not None:
+            gateway.stop()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """raw.envoy_responses -> envoy.* readings, incrementally and in bounded batches.
 
-The watermark is the last raw row id parsed. Polls are taken whole (a poll's rows are written
-in one transaction, so their ids are contiguous), a few hundred at a time, so re-parsing a year
-of one-minute polls never loads the year into memory.
+The watermark is the last raw row id parsed. Rows are read in id order a few thousand at a
+time and polls are taken whole (a poll's rows are written in one transaction, so their ids are
+contiguous), so re-parsing a year of one-minute polls never holds more than a batch in memory.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from solar_pipeline.sources.envoy.readings import RawRow, readings_from_poll
 from solar_pipeline.warehouse.watermarks import get_watermark, set_watermark
 
 CONSUMER = "envoy.readings"
-POLLS_PER_BATCH = 500
+# About 500 polls of 6 answers: a few MB of bodies in memory at a time.
+ROWS_PER_BATCH = 3000
 
 TABLES = {
     "production": "envoy.production_readings",
@@ -31,6 +32,7 @@ NATURAL_KEYS = {
     "inverters": ["serial_number", "last_report_at"],
     "meters": ["envoy_serial", "eid", "phase", "reading_at"],
 }
+TIME_COLUMN = {"production": "reading_at", "inverters": "last_report_at", "meters": "reading_at"}
 
 
 @dataclass
@@ -45,17 +47,22 @@ class IngestStats:
 def _insert_new(conn: duckdb.DuckDBPyConnection, kind: str, rows: list[dict]) -> int:
     if not rows:
         return 0
-    table, key = TABLES[kind], NATURAL_KEYS[kind]
-    conn.register("_new", pd.DataFrame(rows))
+    table, key, at = TABLES[kind], NATURAL_KEYS[kind], TIME_COLUMN[kind]
+    frame = pd.DataFrame(rows)
+    conn.register("_new", frame)
     try:
         match = " AND ".join(f"t.{k} IS NOT DISTINCT FROM n.{k}" for k in key)
+        # Only rows as recent as the new ones can be duplicates; the bound lets DuckDB skip
+        # older row groups, so the check costs the same with a day or a year of history.
+        match += f" AND t.{at} >= ?"
         inserted = conn.execute(
             f"""
             INSERT INTO {table} BY NAME
             SELECT DISTINCT ON ({", ".join(key)}) * FROM _new n
             WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {match})
             ORDER BY raw_id
-            """
+            """,
+            [frame[at].min()],
         ).fetchone()
         return int(inserted[0]) if inserted else 0
     finally:
@@ -72,39 +79,42 @@ def ingest(conn: duckdb.DuckDBPyConnection, full: bool = False) -> IngestStats:
         set_watermark(conn, CONSUMER, 0)
         conn.execute("COMMIT")
     mark = get_watermark(conn, CONSUMER)
-    polls = conn.execute(
-        """
-        SELECT poll_id, any_value(envoy_serial), any_value(firmware), min(id), max(id)
-        FROM raw.envoy_responses
-        WHERE id > ? GROUP BY poll_id ORDER BY min(id)
-        """,
-        [mark],
-    ).fetchall()
-    for start in range(0, len(polls), POLLS_PER_BATCH):
-        chunk = polls[start : start + POLLS_PER_BATCH]
+    top = conn.execute("SELECT coalesce(max(id), 0) FROM raw.envoy_responses").fetchone()[0]
+    while mark < top:
+        # An id range, not ORDER BY ... LIMIT: DuckDB then reads only the row groups in range
+        # instead of sorting the whole table's bodies for every batch.
+        hi = mark + ROWS_PER_BATCH
         rows = conn.execute(
             """
-            SELECT poll_id, id, endpoint, http_status, body, fetched_at
-            FROM raw.envoy_responses WHERE id BETWEEN ? AND ? ORDER BY id
+            SELECT poll_id, envoy_serial, firmware, id, endpoint, http_status, body, fetched_at
+            FROM raw.envoy_responses WHERE id > ? AND id <= ? ORDER BY id
             """,
-            [chunk[0][3], chunk[-1][4]],
+            [mark, hi],
         ).fetchall()
-        by_poll: dict[str, list[RawRow]] = {}
-        for poll_id, *rest in rows:
-            by_poll.setdefault(poll_id, []).append(RawRow(*rest))
+        if not rows:
+            mark = hi  # a gap in the sequence (a rolled-back poll)
+            continue
+        if hi < top and rows[0][0] != rows[-1][0]:
+            # The range may end inside a poll: leave that poll for the next batch.
+            cut = next(i for i in range(len(rows) - 1, -1, -1) if rows[i][0] != rows[-1][0])
+            rows = rows[: cut + 1]
+        polls: dict[str, tuple[str, str | None, list[RawRow]]] = {}
+        for poll_id, serial, firmware, *rest in rows:
+            polls.setdefault(poll_id, (serial, firmware, []))[2].append(RawRow(*rest))
         found: dict[str, list[dict]] = {kind: [] for kind in TABLES}
-        for poll_id, serial, firmware, _, _ in chunk:
-            readings = readings_from_poll(serial, firmware, by_poll.get(poll_id, []))
+        for serial, firmware, poll_rows in polls.values():
+            readings = readings_from_poll(serial, firmware, poll_rows)
             found["production"] += readings.production
             found["inverters"] += readings.inverters
             found["meters"] += readings.meters
             stats.malformed.update(readings.malformed)
             stats.error_answers += readings.error_answers
+        mark = rows[-1][3]
         conn.execute("BEGIN TRANSACTION")
         for kind, new in found.items():
             stats.written[kind] += _insert_new(conn, kind, new)
-        set_watermark(conn, CONSUMER, chunk[-1][4])
+        set_watermark(conn, CONSUMER, mark)
         conn.execute("COMMIT")
-        stats.polls += len(chunk)
+        stats.polls += len(polls)
         stats.raw_rows += len(rows)
     return stats
