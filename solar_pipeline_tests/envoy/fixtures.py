@@ -16,10 +16,20 @@ tests check the parsers against an independent reading:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "envoy"
+FIXTURES = Path(
+    os.environ.get("SOLAR_ENVOY_FIXTURES")
+    or Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "envoy"
+)
+if not FIXTURES.is_dir():
+    # Fail loudly: skipping would let the firmware tests pass without running.
+    raise RuntimeError(
+        f"Envoy fixtures not found at {FIXTURES}: the tests read shared/fixtures/envoy beside the "
+        "checkout (../shared); set SOLAR_ENVOY_FIXTURES to use another copy."
+    )
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,6 @@ from solar_pipeline_tests.envoy.fixtures import EXPECTED, FIXTURES, Expected
 
 MEASURES = ("production", "total-consumption", "net-consumption")
 
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"no fixtures at {FIXTURES}")
-
 
 def body(folder: str, name: str) -> str | None:
     """A body file's text, or None when it is missing or its log says it was not a 200."""
