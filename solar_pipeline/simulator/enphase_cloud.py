@@ -28,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from solar_pipeline.simulator import solar_model as model
+from solar_pipeline.simulator.faults import FaultQueue
 from solar_pipeline.simulator.solar_model import SystemSpec
 
 GRANULARITY_SECONDS = {"5mins": 300, "15mins": 900, "day": 86400, "week": 604800}
@@ -155,7 +156,7 @@ class EnphaseCloudSimulator:
         self._expired_access: set[str] = set()
         self._minute_used: dict[int, int] = {}
         self._month_used: dict[int, int] = {}
-        self._faults: list[_Fault] = []
+        self._faults: FaultQueue[_Fault] = FaultQueue()
         self._slow: list[list[float]] = []  # [seconds, remaining]
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -214,7 +215,7 @@ class EnphaseCloudSimulator:
         oauth: bool = False,
     ) -> None:
         with self._lock:
-            self._faults.append(_Fault(count, status, html, path_contains, oauth))
+            self._faults.add(_Fault(count, status, html, path_contains, oauth))
 
     def slow_next(self, seconds: float, count: int = 1) -> None:
         with self._lock:
@@ -327,17 +328,12 @@ class EnphaseCloudSimulator:
     # ---- request gate: faults, auth, quotas ------------------------------------------------
 
     def _take_fault(self, path: str, oauth: bool) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.oauth != oauth or fault.remaining <= 0:
-                    continue
-                if fault.path_contains and fault.path_contains not in path:
-                    continue
-                fault.remaining -= 1
-                self.stats.faults_served += 1
-                self._faults = [f for f in self._faults if f.remaining > 0]
-                return fault
-        return None
+        fault = self._faults.take(
+            lambda f: f.oauth == oauth and (not f.path_contains or f.path_contains in path)
+        )
+        if fault is not None:
+            self.stats.faults_served += 1
+        return fault
 
     def _take_delay(self) -> float:
         with self._lock:

@@ -46,6 +46,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from solar_pipeline.simulator import solar_model as model
+from solar_pipeline.simulator.faults import FaultQueue
 from solar_pipeline.simulator.solar_model import SystemSpec
 from solar_pipeline.simulator.tls import self_signed_cert
 
@@ -437,7 +438,7 @@ class EnvoySimulator:
         self._sessions: dict[str, float] = {}  # sessionId -> issued at (clock)
         self._nonces: OrderedDict[str, None] = OrderedDict()
         self._enlighten_sessions: dict[str, str] = {}  # session_id -> email
-        self._faults: list[_Fault] = []
+        self._faults: FaultQueue[_Fault] = FaultQueue()
         self._servers: list[tuple[BaseWSGIServer, threading.Thread]] = []
         self.app = self._build_gateway_app()
         self.cloud_app = self._build_cloud_app()
@@ -540,7 +541,7 @@ class EnvoySimulator:
         if target not in ("gateway", "cloud", "any"):
             raise ValueError("target must be 'gateway', 'cloud' or 'any'")
         with self._lock:
-            self._faults.append(_Fault(count, status, body, path_contains, hang_s, close, target))
+            self._faults.add(_Fault(count, status, body, path_contains, hang_s, close, target))
 
     def drop_sessions(self) -> None:
         """Forget every sessionId cookie (as a gateway reboot does)."""
@@ -551,17 +552,14 @@ class EnvoySimulator:
 
     def _take_fault(self, target: str) -> _Fault | None:
         where = request.full_path if request.query_string else request.path
-        with self._lock:
-            for fault in self._faults:
-                if fault.remaining <= 0 or fault.target not in (target, "any"):
-                    continue
-                if fault.path_contains and fault.path_contains not in where:
-                    continue
-                fault.remaining -= 1
-                self.stats.faults_served += 1
-                self._faults = [f for f in self._faults if f.remaining > 0]
-                return fault
-        return None
+        fault = self._faults.take(
+            lambda f: (
+                f.target in (target, "any") and (not f.path_contains or f.path_contains in where)
+            )
+        )
+        if fault is not None:
+            self.stats.faults_served += 1
+        return fault
 
     def _apply_fault(self, fault: _Fault) -> Response | None:
         if fault.hang_s > 0:
