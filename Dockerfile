@@ -5,7 +5,7 @@
 
 FROM python:3.11-slim AS build
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
-RUN pip install --no-cache-dir uv==0.13.8
+RUN pip install --no-cache-dir uv==0.13.9
 WORKDIR /app
 # Dependencies first, in their own layer: code changes do not reinstall them.
 COPY pyproject.toml uv.lock README.md ./
