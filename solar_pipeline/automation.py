@@ -7,6 +7,7 @@ from datetime import timedelta
 import dagster as dg
 
 from solar_pipeline.constants import (
+    ENERGY_GROUP,
     ENPHASE_GROUP,
     ENVOY_GROUP,
     RAW_ENPHASE_RESPONSES,
@@ -127,5 +128,29 @@ def envoy_poll(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.Skip
     )
 
 
-schedules = [enphase_cloud_tick, enphase_daily_completion, envoy_poll]
-jobs = [enphase_cloud_job, enphase_daily_job, envoy_job]
+energy_job = dg.define_asset_job(
+    "energy_job",
+    selection=dg.AssetSelection.groups(ENERGY_GROUP),
+    partitions_def=DAILY,
+    description="Rebuild the vendor-neutral energy tables from the sources' tables.",
+)
+
+
+@dg.schedule(
+    name="energy_refresh",
+    cron_schedule="*/30 * * * *",
+    job=energy_job,
+    execution_timezone=DAILY.timezone,
+    default_status=DEFAULT_STATUS,
+)
+def energy_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Today's energy from whatever the sources have so far; just after midnight, yesterday's
+    final figures (the readings straddling midnight have arrived by then)."""
+    at = context.scheduled_execution_time
+    if at.hour == 0 and at.minute < 30:
+        at = at - timedelta(days=1)
+    return dg.RunRequest(partition_key=DAILY.get_partition_key_for_timestamp(at.timestamp()))
+
+
+schedules = [enphase_cloud_tick, enphase_daily_completion, envoy_poll, energy_refresh]
+jobs = [enphase_cloud_job, enphase_daily_job, envoy_job, energy_job]

@@ -8,6 +8,7 @@ DUCKDB_POOL = "duckdb"
 
 ENPHASE_GROUP = "enphase_cloud"
 ENVOY_GROUP = "envoy_local"
+ENERGY_GROUP = "energy"
 
 RAW_ENPHASE_RESPONSES = dg.AssetKey(["raw", "enphase_responses"])
 ENPHASE_SYSTEM_SUMMARY = dg.AssetKey(["enphase", "system_summary"])
@@ -21,3 +22,8 @@ RAW_ENVOY_RESPONSES = dg.AssetKey(["raw", "envoy_responses"])
 ENVOY_PRODUCTION_READINGS = dg.AssetKey(["envoy", "production_readings"])
 ENVOY_INVERTER_READINGS = dg.AssetKey(["envoy", "inverter_readings"])
 ENVOY_METER_READINGS = dg.AssetKey(["envoy", "meter_readings"])
+
+ENERGY_INTERVALS = dg.AssetKey(["energy", "intervals"])
+ENERGY_DAILY = dg.AssetKey(["energy", "daily_energy"])
+ENERGY_DAILY_INVERTER = dg.AssetKey(["energy", "daily_inverter_energy"])
+ENERGY_MONTHLY = dg.AssetKey(["energy", "monthly_energy"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from solar_pipeline import automation
-from solar_pipeline.assets import enphase, envoy
+from solar_pipeline import automation, sensors
+from solar_pipeline.assets import energy, enphase, envoy
 from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource, EnvoyResource
 from solar_pipeline.settings import EnvoySettings, Settings
 
@@ -41,9 +41,10 @@ def build_envoy_resource(settings: Settings, envoy: EnvoySettings) -> EnvoyResou
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=[*enphase.assets, *envoy.assets],
-        jobs=automation.jobs,
+        assets=[*enphase.assets, *envoy.assets, *energy.assets],
+        jobs=[*automation.jobs, sensors.gap_fill_job],
         schedules=automation.schedules,
+        sensors=[sensors.energy_gap_fill],
         resources=build_resources(Settings.from_env()),
         # DuckDB takes one writer at a time, so steps would queue on the pool anyway; running
         # them in the run's own process saves a Python start-up per step.

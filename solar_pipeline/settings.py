@@ -49,6 +49,7 @@ class Settings:
     schedules_running: bool
     enphase_api_url: str
     enphase_token_store: str
+    site_id: str | None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -71,7 +72,10 @@ class Settings:
         running = (env("SOLAR_SCHEDULES", "stopped") or "stopped").lower() == "running"
         api_url = env("ENPHASE_API_URL") or "https://api.enphaseenergy.com"
         token_store = env("ENPHASE_TOKEN_STORE") or f"file:{data_dir / 'enphase_tokens.json'}"
-        return cls(data_dir, duckdb_path, tz, start_date, running, api_url, token_store)
+        # One site per deployment for now: named after the cloud system when there is one.
+        system = env("ENPHASE_SYSTEM_ID")
+        site = env("SOLAR_SITE_ID") or (f"enphase:{system}" if system else None)
+        return cls(data_dir, duckdb_path, tz, start_date, running, api_url, token_store, site)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,10 @@ CONTRACT = {
     "envoy/production_readings",
     "envoy/inverter_readings",
     "envoy/meter_readings",
+    "energy/intervals",
+    "energy/daily_energy",
+    "energy/daily_inverter_energy",
+    "energy/monthly_energy",
 }
 
 
@@ -32,7 +36,9 @@ def test_definitions_load_with_the_contract_asset_keys():
         "enphase_cloud_tick",
         "enphase_daily_completion",
         "envoy_poll",
+        "energy_refresh",
     }
+    assert {s.name for s in d.sensors} == {"energy_gap_fill"}
     for asset in enphase.assets:
         assert asset.op.pool == "duckdb"
         assert asset.backfill_policy == dg.BackfillPolicy.single_run()
