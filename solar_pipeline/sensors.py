@@ -1,5 +1,6 @@
 """The gap-filling sensor: days whose energy is missing or incomplete get refetched from the
-cloud and rebuilt, as one single-run backfill, without anyone clicking anything."""
+cloud and rebuilt, one single-run backfill per stretch of such days, without anyone clicking
+anything. The gateway cannot be asked about the past, so the cloud is what fills a gap."""
 
 from __future__ import annotations
 
@@ -99,23 +100,38 @@ def energy_gap_fill(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg
     if not gaps:
         return dg.SkipReason("every day of the last two weeks is complete")
     allowance = (ENPHASE_PLAN.per_month - used) * BUDGET_SHARE
-    while gaps and requests_for((gaps[-1] - gaps[0]).days + 1) > allowance:
-        gaps.pop(0)  # the most recent days matter most; older ones wait for budget
-    if not gaps:
+    requests, ranges = [], []
+    # Most recent gaps first: they matter most, and older ones can wait for budget.
+    for run in reversed(_contiguous(gaps)):
+        cost = requests_for(len(run))
+        if cost > allowance:
+            break
+        allowance -= cost
+        ranges.append(run)
+    if not ranges:
         return dg.SkipReason(f"gap filling would exceed the budget ({used} requests used)")
-    start, end = gaps[0].isoformat(), gaps[-1].isoformat()
-    for day in gaps:
-        requested[day.isoformat()] = now
-    return dg.SensorResult(
-        run_requests=[
+    for run in ranges:
+        start, end = run[0].isoformat(), run[-1].isoformat()
+        for day in run:
+            requested[day.isoformat()] = now
+        requests.append(
             dg.RunRequest(
                 run_key=f"gap-fill-{start}-{end}-{int(now)}",
                 tags={
                     "dagster/asset_partition_range_start": start,
                     "dagster/asset_partition_range_end": end,
-                    "solar/gap_days": ",".join(d.isoformat() for d in gaps),
                 },
             )
-        ],
-        cursor=json.dumps(requested),
-    )
+        )
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(requested))
+
+
+def _contiguous(days: list[date]) -> list[list[date]]:
+    """[d1, d2, d3, d7, d8] -> [[d1, d2, d3], [d7, d8]]: one single-run backfill per stretch."""
+    runs: list[list[date]] = []
+    for day in days:
+        if runs and day - runs[-1][-1] == timedelta(days=1):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs

@@ -160,8 +160,8 @@ def daily_figure(
     Per source: energy = sum of figure * (fraction of the interval inside the local day);
     coverage = union of the day's seconds covered by non-gap intervals with a value / day seconds.
     Choice, among the sources in `preference` (the list of sources trusted for this figure):
-      1. the first with coverage >= COMPLETE_COVERAGE: "complete", or "estimated" if a gap
-         interval contributed to its day;
+      1. the first with coverage >= COMPLETE_COVERAGE and no gap interval in its day:
+         "complete"; failing that, the first with that coverage: "estimated";
       2. else the first non-None value in `daily_totals` (e.g. a cloud daily total): "estimated",
          coverage = the best interval coverage;
       3. else the highest coverage (ties: preference order) among sources with coverage > 0 or
@@ -191,10 +191,13 @@ def daily_figure(
         return DailyFigure(value, source, cover, status, pct, per_source)
 
     ranked = [s for s in preference if s in stats]
-    for src in ranked:
-        if coverage[src] >= COMPLETE_COVERAGE:
-            status = "estimated" if stats[src].has_gap else "complete"
-            return result(stats[src].energy, src, coverage[src], status)
+    complete = [s for s in ranked if coverage[s] >= COMPLETE_COVERAGE]
+    # A counter interval across an outage spreads its (exact) energy evenly over the outage,
+    # so the day it touches gets a wrong share: a complete source without such an interval
+    # that day is better, even if it comes later in the preference order.
+    for src in [s for s in complete if not stats[s].has_gap] + complete:
+        status = "estimated" if stats[src].has_gap else "complete"
+        return result(stats[src].energy, src, coverage[src], status)
 
     best_coverage = max((coverage[s] for s in ranked), default=0.0)
     for name, total in (daily_totals or {}).items():
