@@ -6,7 +6,12 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-from solar_pipeline.automation import enphase_cloud_tick, enphase_daily_completion, envoy_poll
+from solar_pipeline.automation import (
+    energy_refresh,
+    enphase_cloud_tick,
+    enphase_daily_completion,
+    envoy_poll,
+)
 from solar_pipeline.definitions import defs
 from solar_pipeline.sources.enphase.budget import PLANS
 from solar_pipeline.sources.enphase.cadence import (
@@ -80,3 +85,14 @@ def test_daily_completion_targets_yesterday_without_snapshots():
     request = _evaluate(enphase_daily_completion, datetime(2025, 3, 31, 4, 30, tzinfo=AMS))
     assert request.partition_key == "2025-03-30"
     assert request.run_config["ops"]["raw__enphase_responses"]["config"]["snapshots"] == "never"
+
+
+@pytest.mark.parametrize(
+    ("at", "partition"),
+    [
+        (datetime(2025, 6, 1, 0, 10, tzinfo=AMS), "2025-05-31"),
+        (datetime(2025, 6, 1, 14, 30, tzinfo=AMS), "2025-06-01"),
+    ],
+)
+def test_energy_refresh_finishes_yesterday_just_after_midnight(at, partition):
+    assert _evaluate(energy_refresh, at).partition_key == partition

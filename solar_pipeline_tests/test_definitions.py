@@ -38,7 +38,7 @@ def test_definitions_load_with_the_contract_asset_keys():
         "envoy_poll",
         "energy_refresh",
     }
-    assert {s.name for s in d.sensors} == {"energy_gap_fill"}
+    assert {s.name for s in d.sensors} == {"energy_gap_fill", "freshness_checks_sensor"}
     for asset in enphase.assets:
         assert asset.op.pool == "duckdb"
         assert asset.backfill_policy == dg.BackfillPolicy.single_run()

@@ -200,3 +200,12 @@ def test_firmware_7_without_credentials_says_what_to_set(
     result = run_envoy(make_envoy(live_envoy, tmp_path), warehouse, raise_on_error=False)
     message = failure_message(result)
     assert "ENVOY_TOKEN" in message and "ENLIGHTEN_USERNAME" in message
+
+
+def test_token_about_to_expire_warns(live_envoy, warehouse, tmp_path, monkeypatch):
+    monkeypatch.setenv("ENVOY_TOKEN", live_envoy.mint_token(lifetime_s=3 * 86400))
+    result = run_envoy(make_envoy(live_envoy, tmp_path), warehouse)
+    assert result.success
+    check = _check(result, "raw/envoy_responses", "envoy_token_not_expiring")
+    assert not check.passed
+    assert 2.9 < check.metadata["envoy_token_expires_in_days"].value <= 3

@@ -8,6 +8,9 @@ from solar_pipeline.sources.envoy.poll import poll_once
 from solar_pipeline.warehouse.envoy_raw import EnvoyRawWriter
 
 REACHABLE_CHECK = "gateway_answered"
+TOKEN_CHECK = "envoy_token_not_expiring"
+# Owner tokens last a year; a week's warning leaves time to create a new one by hand.
+TOKEN_WARN_DAYS = 7
 
 
 class EnvoyPollConfig(dg.Config):
@@ -21,7 +24,10 @@ class EnvoyPollConfig(dg.Config):
     key=RAW_ENVOY_RESPONSES,
     group_name=ENVOY_GROUP,
     kinds={"duckdb", "python"},
-    check_specs=[dg.AssetCheckSpec(REACHABLE_CHECK, asset=RAW_ENVOY_RESPONSES)],
+    check_specs=[
+        dg.AssetCheckSpec(REACHABLE_CHECK, asset=RAW_ENVOY_RESPONSES),
+        dg.AssetCheckSpec(TOKEN_CHECK, asset=RAW_ENVOY_RESPONSES),
+    ],
     # Not in the DuckDB pool: a multi-poll run sleeps between polls and writes each poll in one
     # short transaction (retrying while another writer holds the file).
 )
@@ -65,6 +71,7 @@ def envoy_responses(
             errors.append(result.error or "")
             context.log.warning(f"Envoy poll {n + 1} incomplete: {result.error}")
     token = client.tokens.current
+    days_left = token.days_left(time.time()) if token is not None else None
     metadata: dict[str, object] = {
         "polls": polls,
         "polls_answered": answered,
@@ -74,8 +81,8 @@ def envoy_responses(
         "auth": ("jwt" if info and info.version[:1] >= (7,) else "digest") if info else "",
         "certificate_pin": client.pin_origin or ("none (http)" if not client.https else ""),
     }
-    if token is not None and token.days_left(time.time()) is not None:
-        metadata["envoy_token_expires_in_days"] = token.days_left(time.time())
+    if days_left is not None:
+        metadata["envoy_token_expires_in_days"] = days_left
         metadata["envoy_token_origin"] = token.origin
     return dg.MaterializeResult(
         metadata=metadata,
@@ -86,6 +93,21 @@ def envoy_responses(
                 severity=dg.AssetCheckSeverity.WARN,
                 metadata={"polls": polls, "polls_unanswered": polls - answered},
                 description="; ".join(errors)[:500] or None,
-            )
+            ),
+            dg.AssetCheckResult(
+                check_name=TOKEN_CHECK,
+                # Digest firmware and tokens without an expiry have nothing to expire.
+                passed=days_left is None or days_left > TOKEN_WARN_DAYS,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "envoy_token_expires_in_days": days_left if days_left is not None else -1.0
+                },
+                description=(
+                    f"The gateway token expires in {days_left} days: create a new owner token "
+                    "(ENVOY_TOKEN) or let the pipeline renew it (ENLIGHTEN_USERNAME/PASSWORD)"
+                    if days_left is not None and days_left <= TOKEN_WARN_DAYS
+                    else None
+                ),
+            ),
         ],
     )
