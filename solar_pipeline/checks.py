@@ -1,5 +1,6 @@
-"""Freshness checks: is data still arriving? Evaluated by their own sensor, from Dagster's
-materialization records, so they never open DuckDB."""
+"""Freshness: is data still arriving? Freshness policies, evaluated by Dagster's freshness
+daemon from materialization records (so they never open DuckDB) and shown on each asset.
+The other checks live with the assets they check (check_specs)."""
 
 from __future__ import annotations
 
@@ -8,29 +9,13 @@ from datetime import timedelta
 import dagster as dg
 
 from solar_pipeline.automation import ENPHASE_PLAN
-from solar_pipeline.constants import ENPHASE_SYSTEM_SUMMARY, RAW_ENVOY_RESPONSES
-from solar_pipeline.settings import Settings
 from solar_pipeline.sources.enphase.cadence import tick_minutes
 
 # The gateway is polled every minute in runs of ten: a quarter of an hour without a new
-# materialization means the poller stopped.
-ENVOY_FRESH = timedelta(minutes=15)
-# The cloud summary arrives once per tick; two missed ticks is news.
-CLOUD_FRESH = timedelta(minutes=2 * tick_minutes(ENPHASE_PLAN))
-
-freshness_checks = [
-    *dg.build_last_update_freshness_checks(
-        assets=[RAW_ENVOY_RESPONSES], lower_bound_delta=ENVOY_FRESH
-    ),
-    *dg.build_last_update_freshness_checks(
-        assets=[ENPHASE_SYSTEM_SUMMARY], lower_bound_delta=CLOUD_FRESH
-    ),
-]
-
-freshness_sensor = dg.build_sensor_for_freshness_checks(
-    freshness_checks=freshness_checks,
-    name="freshness_checks_sensor",
-    default_status=dg.DefaultSensorStatus.RUNNING
-    if Settings.from_env().schedules_running
-    else dg.DefaultSensorStatus.STOPPED,
+# materialization means the poller stopped (warn at the first missed run).
+ENVOY_POLICY = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(minutes=15), warn_window=timedelta(minutes=11)
 )
+# The cloud summary arrives once per tick of the plan's cadence; two missed ticks fail.
+_tick = timedelta(minutes=tick_minutes(ENPHASE_PLAN))
+CLOUD_POLICY = dg.FreshnessPolicy.time_window(fail_window=2 * _tick, warn_window=_tick * 1.2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from solar_pipeline import automation, checks, sensors
+from solar_pipeline import automation, sensors
 from solar_pipeline.assets import energy, enphase, envoy
 from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource, EnvoyResource
 from solar_pipeline.settings import EnvoySettings, Settings
@@ -44,8 +44,7 @@ def defs() -> dg.Definitions:
         assets=[*enphase.assets, *envoy.assets, *energy.assets],
         jobs=[*automation.jobs, sensors.gap_fill_job],
         schedules=automation.schedules,
-        asset_checks=checks.freshness_checks,
-        sensors=[sensors.energy_gap_fill, checks.freshness_sensor],
+        sensors=[sensors.energy_gap_fill],
         resources=build_resources(Settings.from_env()),
         # DuckDB takes one writer at a time, so steps would queue on the pool anyway; running
         # them in the run's own process saves a Python start-up per step.

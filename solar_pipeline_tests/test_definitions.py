@@ -38,7 +38,14 @@ def test_definitions_load_with_the_contract_asset_keys():
         "envoy_poll",
         "energy_refresh",
     }
-    assert {s.name for s in d.sensors} == {"energy_gap_fill", "freshness_checks_sensor"}
+    assert {s.name for s in d.sensors} == {"energy_gap_fill"}
+    graph = d.resolve_asset_graph()
+    fresh = {
+        k.to_user_string()
+        for k in graph.get_all_asset_keys()
+        if graph.get(k).freshness_policy is not None
+    }
+    assert fresh == {"raw/envoy_responses", "enphase/system_summary"}
     for asset in enphase.assets:
         assert asset.op.pool == "duckdb"
         assert asset.backfill_policy == dg.BackfillPolicy.single_run()

@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from solar_pipeline.assets.enphase import raw_reads
+from solar_pipeline.checks import CLOUD_POLICY
 from solar_pipeline.constants import (
     DUCKDB_POOL,
     ENPHASE_ALARMS,
@@ -75,6 +76,7 @@ _COMMON = dict(
 
 @dg.asset(
     key=ENPHASE_SYSTEM_SUMMARY,
+    freshness_policy=CLOUD_POLICY,
     check_specs=[dg.AssetCheckSpec(WELL_FORMED_CHECK, asset=ENPHASE_SYSTEM_SUMMARY)],
     **_COMMON,
 )

@@ -2,6 +2,7 @@ import time
 
 import dagster as dg
 
+from solar_pipeline.checks import ENVOY_POLICY
 from solar_pipeline.constants import ENVOY_GROUP, RAW_ENVOY_RESPONSES
 from solar_pipeline.resources import DuckDBWarehouse, EnvoyResource
 from solar_pipeline.sources.envoy.poll import poll_once
@@ -24,6 +25,7 @@ class EnvoyPollConfig(dg.Config):
     key=RAW_ENVOY_RESPONSES,
     group_name=ENVOY_GROUP,
     kinds={"duckdb", "python"},
+    freshness_policy=ENVOY_POLICY,
     check_specs=[
         dg.AssetCheckSpec(REACHABLE_CHECK, asset=RAW_ENVOY_RESPONSES),
         dg.AssetCheckSpec(TOKEN_CHECK, asset=RAW_ENVOY_RESPONSES),
