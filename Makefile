@@ -38,6 +38,7 @@ format: $(SYNCED)
 bench: $(SYNCED)
 	$(BIN)/python -m bench.backfill
 	$(BIN)/python -m bench.envoy_parse
+	$(BIN)/python -m bench.energy_rebuild
 
 clean:
 	rm -rf $(VENV) data/demo .pytest_cache .ruff_cache

@@ -56,12 +56,13 @@ def intervals(
     with warehouse.connect() as conn:
         site = site_id(conn, Settings.from_env().site_id)
         found = cloud_intervals(conn, w.start, w.end) + envoy_intervals(conn, w.start, w.end)
+        filled = []
         for figure in FIGURES:
             preference = (
                 PRODUCTION_PREFERENCE if figure == "produced_wh" else CONSUMPTION_PREFERENCE
             )
-            found = fill_anomalies(found, figure, preference)
-        owned = [i for i in found if w.start < i.end_at <= w.end]
+            filled += fill_anomalies([i for f, i in found if f == figure], figure, preference)
+        owned = [i for i in filled if w.start < i.end_at <= w.end]
         frame = pd.DataFrame(
             [
                 {

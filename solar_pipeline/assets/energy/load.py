@@ -82,7 +82,8 @@ def site_id(conn: duckdb.DuckDBPyConnection, configured: str | None) -> str | No
 
 def max_production_w(conn: duckdb.DuckDBPyConnection) -> float:
     """An upper bound of the array's power, for spike detection: the larger of the system size
-    Enphase reports and the sum of the inverters' highest reports, with a floor."""
+    Enphase reports and the sum of the inverters' highest reports. Unknown size: the grid bound,
+    which still catches the multi-MWh glitches but never flags real production."""
     size = conn.execute(
         "SELECT max(size_w) FROM enphase.system_summary WHERE size_w > 0"
     ).fetchone()[0]
@@ -90,12 +91,14 @@ def max_production_w(conn: duckdb.DuckDBPyConnection) -> float:
         "SELECT sum(m) FROM (SELECT max(max_watts) AS m FROM envoy.inverter_readings "
         "GROUP BY serial_number)"
     ).fetchone()[0]
-    return max(float(size or 0), float(inverters or 0), 1000.0)
+    known = max(float(size or 0), float(inverters or 0))
+    return known if known > 0 else GRID_MAX_W
 
 
 def cloud_intervals(
     conn: duckdb.DuckDBPyConnection, start: datetime, end: datetime
-) -> list[Interval]:
+) -> list[tuple[str, Interval]]:
+    """(figure, interval) pairs: each interval measures one figure."""
     out = []
     for name, (sql, step, figure) in CLOUD_SQL.items():
         source = "enphase_micro" if name == "enphase_micro" else "enphase_meter"
@@ -104,24 +107,24 @@ def cloud_intervals(
             [start, end + timedelta(seconds=step)],
         ).fetchall()
         for end_at, wh in rows:
-            out.append(
-                Interval(
-                    end_at - timedelta(seconds=step),
-                    end_at,
-                    source,
-                    **{figure: None if wh is None else float(wh)},
-                )
+            interval = Interval(
+                end_at - timedelta(seconds=step),
+                end_at,
+                source,
+                **{figure: None if wh is None else float(wh)},
             )
+            out.append((figure, interval))
     return out
 
 
 def envoy_intervals(
     conn: duckdb.DuckDBPyConnection, start: datetime, end: datetime
-) -> list[Interval]:
+) -> list[tuple[str, Interval]]:
     """Counter intervals overlapping [start, end): the readings in range plus the one before
-    and the one after, so the intervals across the boundaries (and across outages) exist."""
+    and the one after, so the intervals across the boundaries (and across outages) exist.
+    The figure travels with each interval: an anomalous one has no value to tell it."""
     production_w = max_production_w(conn)
-    out: list[Interval] = []
+    out: list[tuple[str, Interval]] = []
     for source, figure, sql in ENVOY_COUNTERS:
         rows = conn.execute(
             f"""
@@ -136,5 +139,5 @@ def envoy_intervals(
         max_w = production_w if figure == "produced_wh" else GRID_MAX_W
         for i in counter_intervals(readings, source=source, figure=figure, max_power_w=max_w):
             if i.end_at > start and i.start_at < end:
-                out.append(i)
+                out.append((figure, i))
     return out
