@@ -46,5 +46,10 @@ echo "Polling the simulated Envoy once and parsing what it answered"
 "$BIN/dagster" asset materialize -m solar_pipeline.definitions \
   --select "raw/envoy_responses,envoy/production_readings,envoy/inverter_readings,envoy/meter_readings"
 
+echo "Building the energy tables for $FIRST...$TODAY"
+"$BIN/dagster" asset materialize -m solar_pipeline.definitions \
+  --select "energy/intervals,energy/daily_energy,energy/daily_inverter_energy,energy/monthly_energy" \
+  --partition-range "$FIRST...$TODAY"
+
 echo "Dagster UI: http://127.0.0.1:$UI_PORT  (schedules are running; Ctrl-C stops everything)"
 "$BIN/dagster" dev -m solar_pipeline.definitions -h 127.0.0.1 -p "$UI_PORT"
