@@ -21,6 +21,7 @@ from solar_pipeline.energy.model import (
     local_day_bounds,
     peak_w,
     self_consumed,
+    split_by_day,
 )
 from solar_pipeline.partitions import DAILY
 from solar_pipeline.resources import DuckDBWarehouse
@@ -47,6 +48,16 @@ def _intervals(conn, site: str, start, end) -> list[Interval]:
         Interval(s, e, src, p, c, i, x, tuple(flags.split(",")) if flags else ())
         for s, e, src, p, c, i, x, flags in rows
     ]
+
+
+def _by_day(ivs: list[Interval], tz: str) -> dict[date, list[Interval]]:
+    """Each interval under every local day it touches: a year is then 365 small problems, not
+    365 scans of the whole year."""
+    days: dict[date, list[Interval]] = {}
+    for i in ivs:
+        for day, _ in split_by_day(i, tz):
+            days.setdefault(day, []).append(i)
+    return days
 
 
 def _day_row(site: str, day: date, tz: str, ivs: list[Interval], lifetime: float | None) -> dict:
@@ -136,10 +147,9 @@ def daily_energy(
                     [date.fromisoformat(keys[0]), date.fromisoformat(keys[-1])],
                 ).fetchall()
             )
-            rows = [
-                _day_row(site, date.fromisoformat(k), tz, ivs, lifetime.get(date.fromisoformat(k)))
-                for k in keys
-            ]
+            by_day = _by_day(ivs, tz)
+            days = [date.fromisoformat(k) for k in keys]
+            rows = [_day_row(site, d, tz, by_day.get(d, []), lifetime.get(d)) for d in days]
             frame = pd.DataFrame(rows).drop(columns=["_anomaly_sources", "_reconcile"])
             replace_rows(
                 conn,
