@@ -4,9 +4,9 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
+from solar_pipeline.assets.common import daily_duckdb_asset
 from solar_pipeline.assets.energy.load import site_id
 from solar_pipeline.constants import (
-    DUCKDB_POOL,
     ENERGY_DAILY,
     ENERGY_GROUP,
     ENERGY_INTERVALS,
@@ -108,11 +108,7 @@ def _reconcile(ivs: list[Interval], day: date, tz: str) -> tuple[float, float] |
 @dg.asset(
     key=ENERGY_DAILY,
     deps=[ENERGY_INTERVALS, ENPHASE_DAILY_ENERGY],
-    partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=DUCKDB_POOL,
-    group_name=ENERGY_GROUP,
-    kinds={"duckdb"},
+    **daily_duckdb_asset(ENERGY_GROUP),
     check_specs=[
         dg.AssetCheckSpec(COMPLETENESS_CHECK, asset=ENERGY_DAILY),
         dg.AssetCheckSpec(RECONCILIATION_CHECK, asset=ENERGY_DAILY),

@@ -1,9 +1,9 @@
 import dagster as dg
 import pandas as pd
 
+from solar_pipeline.assets.common import daily_duckdb_asset
 from solar_pipeline.assets.energy.load import cloud_intervals, envoy_intervals, site_id
 from solar_pipeline.constants import (
-    DUCKDB_POOL,
     ENERGY_GROUP,
     ENERGY_INTERVALS,
     ENPHASE_CONSUMPTION_INTERVALS,
@@ -17,7 +17,6 @@ from solar_pipeline.energy.model import (
     FIGURES,
     PRODUCTION_PREFERENCE,
 )
-from solar_pipeline.partitions import DAILY
 from solar_pipeline.resources import DuckDBWarehouse
 from solar_pipeline.settings import Settings
 from solar_pipeline.warehouse import replace_rows
@@ -33,11 +32,7 @@ COLUMNS = ["site_id", "start_at", "end_at", *FIGURES, "source", "flags"]
         ENVOY_PRODUCTION_READINGS,
         ENVOY_METER_READINGS,
     ],
-    partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=DUCKDB_POOL,
-    group_name=ENERGY_GROUP,
-    kinds={"duckdb"},
+    **daily_duckdb_asset(ENERGY_GROUP),
 )
 def intervals(
     context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse

@@ -5,9 +5,9 @@ from datetime import date, timedelta
 import dagster as dg
 import pandas as pd
 
+from solar_pipeline.assets.common import daily_duckdb_asset
 from solar_pipeline.assets.energy.load import site_id
 from solar_pipeline.constants import (
-    DUCKDB_POOL,
     ENERGY_DAILY_INVERTER,
     ENERGY_GROUP,
     ENVOY_INVERTER_READINGS,
@@ -39,11 +39,7 @@ def _tag_columns(conn, tags: dict[str, dict]) -> dict[str, str]:
 @dg.asset(
     key=ENERGY_DAILY_INVERTER,
     deps=[ENVOY_INVERTER_READINGS],
-    partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=DUCKDB_POOL,
-    group_name=ENERGY_GROUP,
-    kinds={"duckdb"},
+    **daily_duckdb_asset(ENERGY_GROUP),
     check_specs=[dg.AssetCheckSpec(SILENT_CHECK, asset=ENERGY_DAILY_INVERTER)],
 )
 def daily_inverter_energy(

@@ -4,9 +4,9 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
+from solar_pipeline.assets.common import daily_duckdb_asset
 from solar_pipeline.assets.enphase import raw_reads
 from solar_pipeline.constants import (
-    DUCKDB_POOL,
     ENPHASE_DAILY_ENERGY,
     ENPHASE_GROUP,
     ENPHASE_PRODUCTION_INTERVALS,
@@ -28,11 +28,7 @@ TOLERANCE = 0.01
     key=ENPHASE_DAILY_ENERGY,
     # Depends on the intervals only for the cross-check, which must see them written first.
     deps=[RAW_ENPHASE_RESPONSES, ENPHASE_PRODUCTION_INTERVALS],
-    partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=DUCKDB_POOL,
-    group_name=ENPHASE_GROUP,
-    kinds={"duckdb"},
+    **daily_duckdb_asset(ENPHASE_GROUP),
     check_specs=[dg.AssetCheckSpec(MATCHES_INTERVALS_CHECK, asset=ENPHASE_DAILY_ENERGY)],
 )
 def daily_energy(

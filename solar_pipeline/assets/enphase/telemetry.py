@@ -2,10 +2,10 @@ import time
 
 import dagster as dg
 
+from solar_pipeline.assets.common import daily_duckdb_asset
 from solar_pipeline.assets.enphase import raw_reads
 from solar_pipeline.assets.enphase.intervals import expected_intervals, merge_intervals
 from solar_pipeline.constants import (
-    DUCKDB_POOL,
     ENPHASE_CONSUMPTION_INTERVALS,
     ENPHASE_GROUP,
     ENPHASE_PRODUCTION_INTERVALS,
@@ -69,11 +69,7 @@ def _checks(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
 @dg.asset(
     key=ENPHASE_PRODUCTION_INTERVALS,
     deps=[RAW_ENPHASE_RESPONSES],
-    partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=DUCKDB_POOL,
-    group_name=ENPHASE_GROUP,
-    kinds={"duckdb"},
+    **daily_duckdb_asset(ENPHASE_GROUP),
     check_specs=_checks(ENPHASE_PRODUCTION_INTERVALS),
 )
 def production_intervals(
@@ -124,11 +120,7 @@ def production_intervals(
 @dg.asset(
     key=ENPHASE_CONSUMPTION_INTERVALS,
     deps=[RAW_ENPHASE_RESPONSES],
-    partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=DUCKDB_POOL,
-    group_name=ENPHASE_GROUP,
-    kinds={"duckdb"},
+    **daily_duckdb_asset(ENPHASE_GROUP),
     check_specs=_checks(ENPHASE_CONSUMPTION_INTERVALS),
 )
 def consumption_intervals(
