@@ -111,7 +111,8 @@ def envoy_parse(polls: int = 20_000) -> dict:
                 sim.base_url, Path(tmp), tokens, writer.add, cert_fingerprint=sim.cert_fingerprint
             )
             poll_once(client)
-            writer.flush(client.info.serial, client.info.firmware)
+            writer.end_poll(client.info.serial, client.info.firmware)
+            writer.flush()
         answers = _history(db, polls)
         out = subprocess.run(
             [sys.executable, "-c", CHILD, str(db)], capture_output=True, text=True, check=True

@@ -59,7 +59,8 @@ def envoy_history(
             if solar_model.local_date(SYSTEM, t) in skip and t != end:
                 continue
             poll_once(client)
-            writer.flush(client.info.serial, client.info.firmware)
+            writer.end_poll(client.info.serial, client.info.firmware)
+            writer.flush()
     with warehouse.connect() as conn:
         ingest(conn)
 

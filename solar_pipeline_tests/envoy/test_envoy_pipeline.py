@@ -209,3 +209,32 @@ def test_token_about_to_expire_warns(live_envoy, warehouse, tmp_path, monkeypatc
     check = _check(result, "raw/envoy_responses", "envoy_token_not_expiring")
     assert not check.passed
     assert 2.9 < check.metadata["envoy_token_expires_in_days"].value <= 3
+
+
+def test_busy_database_delays_raw_rows_but_loses_none(
+    live_envoy, warehouse, tmp_path, monkeypatch, capfd
+):
+    import subprocess
+    import sys
+
+    from solar_pipeline.warehouse import db
+
+    with warehouse.connect():
+        pass  # create the schema
+    # Another process (a long re-parse, a notebook) holds the file for ~4.5 s; our lock wait is
+    # shortened so that the first poll's write gives up while it does.
+    monkeypatch.setattr(db, "LOCK_WAIT_S", 0.3)
+    hold = (
+        f"import duckdb, time; c = duckdb.connect({warehouse.path!r}); "
+        "print('held', flush=True); time.sleep(4.5); c.close()"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    result = run_envoy(make_envoy(live_envoy, tmp_path), warehouse, polls=3, interval_s=3.0)
+    holder.wait(timeout=10)
+    assert result.success
+    assert "answers kept for the next poll's write" in capfd.readouterr().err  # it was busy
+    assert query(warehouse, "SELECT count(DISTINCT poll_id) FROM raw.envoy_responses") == [(3,)]
+    meta = result.asset_materializations_for_node("raw__envoy_responses")[0].metadata
+    stored = query(warehouse, "SELECT count(*) FROM raw.envoy_responses")[0][0]
+    assert meta["responses_stored"].value == stored

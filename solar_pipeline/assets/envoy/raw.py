@@ -1,6 +1,7 @@
 import time
 
 import dagster as dg
+import duckdb
 
 from solar_pipeline.checks import ENVOY_POLICY
 from solar_pipeline.constants import ENVOY_GROUP, RAW_ENVOY_RESPONSES
@@ -12,6 +13,19 @@ REACHABLE_CHECK = "gateway_answered"
 TOKEN_CHECK = "envoy_token_not_expiring"
 # Owner tokens last a year; a week's warning leaves time to create a new one by hand.
 TOKEN_WARN_DAYS = 7
+
+
+def _flush(context: dg.AssetExecutionContext, writer: EnvoyRawWriter, last: bool) -> None:
+    """Store the sealed polls. Between polls a busy database only delays them (they are
+    retried at the next poll); at the end of the run a failure is an error."""
+    try:
+        writer.flush()
+    except duckdb.IOException as exc:
+        if last:
+            raise
+        context.log.warning(
+            f"DuckDB busy ({exc}); {writer.waiting} answers kept for the next poll's write"
+        )
 
 
 class EnvoyPollConfig(dg.Config):
@@ -62,9 +76,10 @@ def envoy_responses(
         try:
             result = poll_once(client)
         finally:
-            # Whatever happened, what was received is stored.
+            # Whatever happened, what was received is kept.
             serial = (client.info.serial if client.info else None) or envoy.serial or "unknown"
-            writer.flush(serial, client.info.firmware if client.info else None)
+            writer.end_poll(serial, client.info.firmware if client.info else None)
+            _flush(context, writer, last=n == max(config.polls, 1) - 1)
         polls += 1
         info = result.info or info
         if result.ok:
