@@ -2,6 +2,7 @@
 
 import json
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -50,11 +51,15 @@ def test_one_poll_stores_raw_then_typed_readings(live_envoy, warehouse, tmp_path
     assert _check(result, "raw/envoy_responses", "gateway_answered").passed
 
 
-def test_repeated_inverter_reports_are_stored_once(live_envoy, warehouse, tmp_path):
-    assert run_envoy(make_envoy(live_envoy, tmp_path), warehouse, polls=3).success
+def test_repeated_inverter_reports_are_stored_once(warehouse, tmp_path, monkeypatch):
+    # A fixed clock: the three polls see the same inverter reports whatever the wall time
+    # (with the real clock, a 5-minute report boundary could fall between two polls).
+    noon = datetime(2025, 6, 10, 12, 0, tzinfo=UTC).timestamp()
+    with EnvoySimulator(SYSTEM, outage=None, clock=lambda: noon) as sim:
+        monkeypatch.setenv("ENVOY_TOKEN", sim.mint_token())
+        assert run_envoy(make_envoy(sim, tmp_path), warehouse, polls=3).success
     raw_polls = query(warehouse, "SELECT count(DISTINCT poll_id) FROM raw.envoy_responses")
     assert raw_polls == [(3,)]
-    # Three polls within seconds see the same reports: one row per inverter report.
     rows = query(
         warehouse,
         "SELECT count(*), count(DISTINCT (serial_number, last_report_at)) "
