@@ -221,21 +221,38 @@ def test_busy_database_delays_raw_rows_but_loses_none(
 ):
     import subprocess
     import sys
+    import threading
 
     from solar_pipeline.warehouse import db
 
     with warehouse.connect():
         pass  # create the schema
-    # Another process (a long re-parse, a notebook) holds the file for ~4.5 s; our lock wait is
-    # shortened so that the first poll's write gives up while it does.
+    # Another process (a long re-parse, a notebook) holds the file until told to let go; our
+    # lock wait is shortened so that the first poll's write gives up while it does.
     monkeypatch.setattr(db, "LOCK_WAIT_S", 0.3)
     hold = (
-        f"import duckdb, time; c = duckdb.connect({warehouse.path!r}); "
-        "print('held', flush=True); time.sleep(4.5); c.close()"
+        f"import duckdb, sys; c = duckdb.connect({warehouse.path!r}); "
+        "print('held', flush=True); sys.stdin.readline(); c.close()"
     )
-    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout.readline().strip() == "held"
+
+    def release_after_the_first_poll() -> None:
+        deadline = time.monotonic() + 60
+        while not live_envoy.stats.requests.get("/ivp/meters/readings"):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        time.sleep(1.0)  # the first poll's write happens (and gives up) meanwhile
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
+
+    releaser = threading.Thread(target=release_after_the_first_poll)
+    releaser.start()
     result = run_envoy(make_envoy(live_envoy, tmp_path), warehouse, polls=3, interval_s=3.0)
+    releaser.join(timeout=10)
     holder.wait(timeout=10)
     assert result.success
     assert "answers kept for the next poll's write" in capfd.readouterr().err  # it was busy
