@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,8 +68,11 @@ def failure_message(result: dg.ExecuteInProcessResult) -> str:
     return "\n".join(parts)
 
 
-def dagster_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """The `dagster` command of this virtualenv, run from the project root as a user would."""
+def dagster_cli(*args: str, **settings: str) -> subprocess.CompletedProcess:
+    """The `dagster` command of this virtualenv, run from the project root as a user would,
+    with these settings added to the environment and no DAGSTER_HOME (an ephemeral instance)."""
+    env = {**os.environ, **settings}
+    env.pop("DAGSTER_HOME", None)
     return subprocess.run(
         [str(Path(sys.executable).parent / "dagster"), *args],
         cwd=ROOT,

@@ -63,8 +63,6 @@ def test_enphase_auth_names_a_missing_variable(cloud_env, monkeypatch):
 
 
 def test_documented_cli_backfill_works_as_is(sim, cloud_env, tmp_path):
-    env = {**os.environ, **cloud_env, "ENPHASE_REFRESH_TOKEN": sim.mint_refresh_token()}
-    env.pop("DAGSTER_HOME", None)
     proc = dagster_cli(
         "asset",
         "materialize",
@@ -74,7 +72,8 @@ def test_documented_cli_backfill_works_as_is(sim, cloud_env, tmp_path):
         "raw/enphase_responses,enphase/production_intervals",
         "--partition-range",
         "2025-03-08...2025-03-10",
-        env=env,
+        **cloud_env,
+        ENPHASE_REFRESH_TOKEN=sim.mint_refresh_token(),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     warehouse = DuckDBWarehouse(path=str(tmp_path / "solar.duckdb"))

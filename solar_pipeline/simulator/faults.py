@@ -18,7 +18,6 @@ class FaultQueue(Generic[F]):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[F] = []
-        self.served = 0
 
     def add(self, fault: F) -> None:
         with self._lock:
@@ -30,7 +29,6 @@ class FaultQueue(Generic[F]):
             for fault in self._faults:
                 if fault.remaining > 0 and matches(fault):
                     fault.remaining -= 1
-                    self.served += 1
                     self._faults = [f for f in self._faults if f.remaining > 0]
                     return fault
         return None

@@ -1,7 +1,5 @@
 """The documented commands of the gateway path: one poll + parse, and the full re-parse."""
 
-import os
-
 from click.testing import CliRunner
 
 from solar_pipeline.cli import main
@@ -15,13 +13,6 @@ ENVOY_SELECTION = (
 
 
 def test_documented_one_poll_command(live_envoy, tmp_path):
-    env = {
-        **os.environ,
-        "SOLAR_DATA_DIR": str(tmp_path),
-        "ENVOY_URL": live_envoy.base_url,
-        "ENVOY_CERT_FINGERPRINT": live_envoy.cert_fingerprint,
-    }
-    env.pop("DAGSTER_HOME", None)
     proc = dagster_cli(
         "asset",
         "materialize",
@@ -29,7 +20,9 @@ def test_documented_one_poll_command(live_envoy, tmp_path):
         "solar_pipeline.definitions",
         "--select",
         ENVOY_SELECTION,
-        env=env,
+        SOLAR_DATA_DIR=str(tmp_path),
+        ENVOY_URL=live_envoy.base_url,
+        ENVOY_CERT_FINGERPRINT=live_envoy.cert_fingerprint,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     warehouse = DuckDBWarehouse(path=str(tmp_path / "solar.duckdb"))
