@@ -35,21 +35,7 @@ set -a
 . "$SOLAR_DATA_DIR/simulator.env"
 set +a
 
-TODAY=$(TZ="$SOLAR_TIMEZONE" date +%F)
-FIRST=$(TZ="$SOLAR_TIMEZONE" date -d "$TODAY -7 days" +%F)
-echo "Backfilling the Enphase cloud assets for $FIRST...$TODAY in one run"
-"$BIN/dagster" asset materialize -m solar_pipeline.definitions \
-  --select "raw/enphase_responses,enphase/system_summary,enphase/events,enphase/alarms,enphase/production_intervals,enphase/consumption_intervals,enphase/daily_energy" \
-  --partition-range "$FIRST...$TODAY"
-
-echo "Polling the simulated Envoy once and parsing what it answered"
-"$BIN/dagster" asset materialize -m solar_pipeline.definitions \
-  --select "raw/envoy_responses,envoy/production_readings,envoy/inverter_readings,envoy/meter_readings"
-
-echo "Building the energy tables for $FIRST...$TODAY"
-"$BIN/dagster" asset materialize -m solar_pipeline.definitions \
-  --select "energy/intervals,energy/daily_energy,energy/daily_inverter_energy,energy/monthly_energy" \
-  --partition-range "$FIRST...$TODAY"
+./scripts/demo_pipeline.sh
 
 echo "Dagster UI: http://127.0.0.1:$UI_PORT  (schedules are running; Ctrl-C stops everything)"
 "$BIN/dagster" dev -m solar_pipeline.definitions -h 127.0.0.1 -p "$UI_PORT"

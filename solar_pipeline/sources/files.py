@@ -1,17 +1,40 @@
-"""Private state files (tokens, certificate pins): mode 0600, replaced atomically."""
+"""Private state: the data directory (mode 0700) and the token and certificate-pin files in it
+(mode 0600, replaced atomically)."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and its parents) if needed and make it 0700.
+
+    The data directory holds the DuckDB file with every raw response and the token stores; on a
+    shared host (a Pi with other users, a node with other pods) nobody else should read it.
+    An existing directory we own is tightened too; one we cannot chmod (a volume owned by
+    another user) is left as it is, with a warning.
+    """
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    st = path.stat()
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        try:
+            path.chmod(0o700)
+        except PermissionError:
+            log.warning("%s is readable by other users and cannot be changed to mode 0700", path)
+    return path
 
 
 def write_private_file(path: Path, text: str) -> None:
     """Write via a temp file + fsync + rename, so a crash leaves the old or the new file,
     never a torn one; then fsync the directory so the rename itself is durable."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)

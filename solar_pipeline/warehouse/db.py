@@ -19,6 +19,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from solar_pipeline.sources.files import private_dir
+
 log = logging.getLogger(__name__)
 
 _schema_ready: set[str] = set()
@@ -63,7 +65,7 @@ def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDB
     """A connection that is always closed, releasing the file lock even on error."""
     path = Path(path)
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
     conn = _open(path, read_only)
     try:
         key = str(path.resolve())

@@ -19,7 +19,7 @@ from typing import Protocol
 from filelock import FileLock
 
 from solar_pipeline.sources.enphase.errors import ReauthorizationRequired
-from solar_pipeline.sources.files import write_private_file
+from solar_pipeline.sources.files import private_dir, write_private_file
 from solar_pipeline.sources.jwt_claims import jwt_expiry
 
 # Enphase refresh tokens live ~30 days from the refresh that minted them (a new rolling window
@@ -115,7 +115,7 @@ class FileTokenStore:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         with self._lock:
             yield
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from solar_pipeline.sources.envoy.errors import CertificateChanged
+from solar_pipeline.sources.files import private_dir
 
 
 def normalise_fingerprint(value: str) -> str:
@@ -57,7 +58,7 @@ class CertificatePin:
         if stored:
             return stored, "stored"
         seen = server_fingerprint(self.url)
-        self.pin_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.pin_file.parent)
         tmp = self.pin_file.with_suffix(".tmp")
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
