@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -86,7 +87,10 @@ def token_status() -> None:
 
 @main.command("envoy-reparse")
 def envoy_reparse() -> None:
-    """Parse the whole raw.envoy_responses table again (after a parser fix), as a Dagster run."""
+    """Parse the whole raw.envoy_responses table again (after a parser fix), as a Dagster run.
+
+    Readings of answers moved to the archive are kept; `raw-restore` them first to re-parse
+    those too."""
     import dagster as dg
 
     from solar_pipeline.assets import envoy
@@ -107,6 +111,138 @@ def envoy_reparse() -> None:
             f"{m.asset_key.to_user_string()}: {m.metadata['rows_written'].value} rows, "
             f"{m.metadata['malformed_answers'].value} malformed answers"
         )
+
+
+@main.command("export")
+@click.option(
+    "--to",
+    "to_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the Parquet export (default: $SOLAR_DATA_DIR/export).",
+)
+def export(to_dir: Path | None) -> None:
+    """Write the enphase, envoy and energy tables as Parquet, one file per table and month
+    (DIR/<schema>.<table>/year=YYYY/month=MM/data.parquet); only changed months are rewritten."""
+    from solar_pipeline.warehouse.export import export_parquet
+
+    settings = Settings.from_env()
+    target = to_dir or settings.data_dir / "export"
+    try:
+        summary = export_parquet(settings.duckdb_path, target, settings.timezone)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(summary.describe())
+    for written in summary.written:
+        click.echo(f"  wrote {written}")
+    for removed in summary.removed:
+        click.echo(f"  removed {removed}")
+
+
+@main.command("raw-archive")
+@click.option(
+    "--older-than-days",
+    type=click.IntRange(min=0),
+    help="Archive raw rows fetched more than N days ago "
+    "(default: SOLAR_RAW_RETENTION_DAYS, else 90).",
+)
+def raw_archive(older_than_days: int | None) -> None:
+    """Move old raw API answers from DuckDB into zstd Parquet files under
+    $SOLAR_DATA_DIR/archive/raw (deleted from DuckDB only once verified in a file)."""
+    from solar_pipeline.settings import InvalidSettingError
+    from solar_pipeline.warehouse.archive import archive_raw, retention_days_from_env
+
+    settings = Settings.from_env()
+    try:
+        days = older_than_days if older_than_days is not None else retention_days_from_env()
+    except InvalidSettingError as exc:
+        raise click.ClickException(str(exc)) from None
+    summary = archive_raw(settings.duckdb_path, settings.data_dir, days, settings.timezone)
+    click.echo(summary.describe())
+    for path in summary.files:
+        click.echo(f"  wrote {path}")
+
+
+@main.command("raw-restore")
+@click.option(
+    "--from", "first", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day."
+)
+@click.option(
+    "--to", "last", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day (included)."
+)
+def raw_restore(first: datetime, last: datetime) -> None:
+    """Put archived raw answers of local days FROM..TO back into DuckDB (ids already there are
+    skipped), e.g. before `solar-pipeline envoy-reparse`; the archive files are kept."""
+    from solar_pipeline.warehouse.archive import restore_raw
+
+    settings = Settings.from_env()
+    try:
+        summary = restore_raw(
+            settings.duckdb_path,
+            settings.data_dir,
+            first.date(),
+            last.date(),
+            settings.timezone,
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(summary.describe())
+
+
+@main.command("backup")
+@click.option(
+    "--to",
+    "to_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder that receives a new solar-backup-<time> folder.",
+)
+def backup_cmd(to_dir: Path) -> None:
+    """Copy the DuckDB database (consistently, while the pipeline may run), the Enphase token
+    file and the Envoy state files into a new timestamped folder with a manifest."""
+    from solar_pipeline.warehouse.backup import BackupError, backup
+
+    try:
+        result = backup(Settings.from_env(), to_dir)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    files = result.manifest["files"]
+    click.echo(f"Backup written to {result.path}")
+    for entry in files:
+        click.echo(f"  {entry['name']}: {entry['size']} bytes, sha256 {entry['sha256'][:16]}...")
+    tables = result.manifest["tables"]
+    click.echo(f"  {sum(tables.values())} rows in {len(tables)} tables")
+    for note in result.notes:
+        click.echo(note)
+
+
+@main.command("restore")
+@click.option(
+    "--from",
+    "from_dir",
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="A backup folder (solar-backup-<time>, holding manifest.json).",
+)
+@click.option(
+    "--force", is_flag=True, help="Overwrite files in a SOLAR_DATA_DIR that is not empty."
+)
+def restore_cmd(from_dir: Path, force: bool) -> None:
+    """Restore a backup into SOLAR_DATA_DIR (which must be empty or missing unless --force),
+    after checking every file's SHA-256."""
+    from solar_pipeline.warehouse.backup import BackupError, restore
+
+    settings = Settings.from_env()
+    try:
+        result = restore(settings, from_dir, force=force)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Restored the backup of {result.manifest['created_at']} into {settings.data_dir}.")
+    click.echo(
+        "If the pipeline refreshed its Enphase tokens after this backup was made, the restored "
+        "refresh token is no longer valid: run `solar-pipeline enphase-auth` to re-authorize."
+    )
+    for note in result.notes:
+        click.echo(note)
 
 
 @main.command("simulate")

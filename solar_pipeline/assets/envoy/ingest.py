@@ -70,12 +70,17 @@ def _insert_new(conn: duckdb.DuckDBPyConnection, kind: str, rows: list[dict]) ->
 
 
 def ingest(conn: duckdb.DuckDBPyConnection, full: bool = False) -> IngestStats:
-    """Parse raw answers newer than the watermark (all of them with `full`)."""
+    """Parse raw answers newer than the watermark (all of them with `full`, replacing the
+    readings parsed from them before)."""
     stats = IngestStats()
     if full:
         conn.execute("BEGIN TRANSACTION")
         for table in TABLES.values():
-            conn.execute(f"DELETE FROM {table}")
+            # Only readings whose raw answer is still here are rebuilt: readings of answers
+            # moved to the Parquet archive (`raw-archive`) stay, so a re-parse never loses them.
+            conn.execute(
+                f"DELETE FROM {table} WHERE raw_id IN (SELECT id FROM raw.envoy_responses)"
+            )
         set_watermark(conn, CONSUMER, 0)
         conn.execute("COMMIT")
     mark = get_watermark(conn, CONSUMER)
