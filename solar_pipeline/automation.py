@@ -1,4 +1,5 @@
-"""Schedules: the plan-sized cloud tick for today, and the nightly completion of yesterday."""
+"""Schedules: the plan-sized cloud tick for today, the nightly completion of yesterday, the
+Envoy poll, the energy rebuild, and the nightly housekeeping (export, raw archive, run purge)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from solar_pipeline.constants import (
     ENERGY_GROUP,
     ENPHASE_GROUP,
     ENVOY_GROUP,
+    EXPORTS_PARQUET,
+    RAW_ARCHIVE,
     RAW_ENPHASE_RESPONSES,
     RAW_ENVOY_RESPONSES,
 )
 from solar_pipeline.partitions import DAILY
+from solar_pipeline.run_retention import run_retention_job
 from solar_pipeline.settings import Settings, env
 from solar_pipeline.sources.enphase.budget import plan_named
 from solar_pipeline.sources.enphase.cadence import cron_for, tick_minutes
@@ -152,5 +156,55 @@ def energy_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     return dg.RunRequest(partition_key=DAILY.get_partition_key_for_timestamp(at.timestamp()))
 
 
-schedules = [enphase_cloud_tick, enphase_daily_completion, envoy_poll, energy_refresh]
-jobs = [enphase_cloud_job, enphase_daily_job, envoy_job, energy_job]
+raw_archive_job = dg.define_asset_job(
+    "raw_archive_job",
+    selection=dg.AssetSelection.assets(RAW_ARCHIVE),
+    description="Move raw answers older than SOLAR_RAW_RETENTION_DAYS to Parquet.",
+)
+parquet_export_job = dg.define_asset_job(
+    "parquet_export_job",
+    selection=dg.AssetSelection.assets(EXPORTS_PARQUET),
+    description="Refresh the Parquet export (only changed months are rewritten).",
+)
+# Housekeeping in the quiet hours: after the 00:00 energy rebuild has finalised yesterday, and
+# before the 04:30 cloud completion run.
+parquet_export_nightly = dg.ScheduleDefinition(
+    name="parquet_export_nightly",
+    cron_schedule="50 0 * * *",
+    job=parquet_export_job,
+    execution_timezone=DAILY.timezone,
+    default_status=DEFAULT_STATUS,
+)
+raw_archive_nightly = dg.ScheduleDefinition(
+    name="raw_archive_nightly",
+    cron_schedule="15 3 * * *",
+    job=raw_archive_job,
+    execution_timezone=DAILY.timezone,
+    default_status=DEFAULT_STATUS,
+)
+run_retention_nightly = dg.ScheduleDefinition(
+    name="run_retention_nightly",
+    cron_schedule="45 3 * * *",
+    job=run_retention_job,
+    execution_timezone=DAILY.timezone,
+    default_status=DEFAULT_STATUS,
+)
+
+schedules = [
+    enphase_cloud_tick,
+    enphase_daily_completion,
+    envoy_poll,
+    energy_refresh,
+    parquet_export_nightly,
+    raw_archive_nightly,
+    run_retention_nightly,
+]
+jobs = [
+    enphase_cloud_job,
+    enphase_daily_job,
+    envoy_job,
+    energy_job,
+    raw_archive_job,
+    parquet_export_job,
+    run_retention_job,
+]

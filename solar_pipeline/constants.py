@@ -9,6 +9,7 @@ DUCKDB_POOL = "duckdb"
 ENPHASE_GROUP = "enphase_cloud"
 ENVOY_GROUP = "envoy_local"
 ENERGY_GROUP = "energy"
+MAINTENANCE_GROUP = "maintenance"
 
 RAW_ENPHASE_RESPONSES = dg.AssetKey(["raw", "enphase_responses"])
 ENPHASE_SYSTEM_SUMMARY = dg.AssetKey(["enphase", "system_summary"])
@@ -27,3 +28,6 @@ ENERGY_INTERVALS = dg.AssetKey(["energy", "intervals"])
 ENERGY_DAILY = dg.AssetKey(["energy", "daily_energy"])
 ENERGY_DAILY_INVERTER = dg.AssetKey(["energy", "daily_inverter_energy"])
 ENERGY_MONTHLY = dg.AssetKey(["energy", "monthly_energy"])
+
+EXPORTS_PARQUET = dg.AssetKey(["exports", "parquet"])
+RAW_ARCHIVE = dg.AssetKey(["raw", "archive"])
