@@ -24,6 +24,8 @@ CONTRACT = {
     "energy/daily_energy",
     "energy/daily_inverter_energy",
     "energy/monthly_energy",
+    "exports/parquet",
+    "raw/archive",
 }
 
 
@@ -37,6 +39,9 @@ def test_definitions_load_with_the_contract_asset_keys():
         "enphase_daily_completion",
         "envoy_poll",
         "energy_refresh",
+        "parquet_export_nightly",
+        "raw_archive_nightly",
+        "run_retention_nightly",
     }
     assert {s.name for s in d.sensors} == {"energy_gap_fill"}
     graph = d.resolve_asset_graph()
