@@ -1,4 +1,6 @@
-"""Several runs at once under the real daemon and run coordinator, on the Postgres instance:
+"""Several runs at once under the real daemon and run coordinator, on the Postgres instance,
+with the processes of deploy/docker-compose.yml: a gRPC code server, and the daemon talking
+to it through a workspace file (runs are subprocesses of the code server):
 a 90-day single-run backfill of the cloud assets, Envoy poll runs and energy rebuilds launched
 while it runs (as the schedules would), and one more cloud run cancelled while it holds the
 DuckDB pool slot. Every run is a real process started by the code server, as in production.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -51,9 +54,15 @@ def five_minute_intervals(first: str, last: str) -> int:
     return total
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def launch(env: dict[str, str], job: str, run_id: str, tags=None, config=None) -> subprocess.Popen:
     """`dagster job launch`: the run goes to the queue, and the daemon starts it."""
-    args = [str(BIN / "dagster"), "job", "launch", "-w", "workspace.yaml", "-j", job]
+    args = [str(BIN / "dagster"), "job", "launch", "-w", env["TEST_WORKSPACE"], "-j", job]
     args += ["--run-id", run_id, "--tags", json.dumps(tags or {})]
     if config:
         args += ["--config-json", json.dumps(config)]
@@ -101,14 +110,37 @@ def test_overlapping_runs_under_the_daemon(stack, pg_database, tmp_path, monkeyp
     for key, value in settings.items():
         monkeypatch.setenv(key, value)
 
-    daemon = subprocess.Popen(
-        [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-        cwd=ROOT,
-        env=env,
-        stdout=open(tmp_path / "daemon.log", "wb"),  # noqa: SIM115 (closed with the process)
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    port = free_port()
+    workspace = tmp_path / "workspace.yaml"
+    deployed = yaml.safe_load((ROOT / "deploy" / "workspace.yaml").read_text())
+    deployed["load_from"][0]["grpc_server"].update(host="127.0.0.1", port=port)
+    workspace.write_text(yaml.safe_dump(deployed))
+    env["TEST_WORKSPACE"] = str(workspace)
+    processes = []
+
+    def start(args: list[str], log: str) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            args,
+            cwd=tmp_path,
+            env=env,
+            stdout=open(tmp_path / log, "wb"),  # noqa: SIM115 (closed with the process)
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        processes.append(proc)
+        return proc
+
+    serve = ["code-server", "start", "-h", "127.0.0.1", "-p", str(port)]
+    location = ["-m", "solar_pipeline.definitions", "--location-name", "solar_pipeline"]
+    code = start([str(BIN / "dagster"), *serve, *location], "code_server.log")
+
+    def code_server_up() -> bool:
+        assert code.poll() is None, (tmp_path / "code_server.log").read_text()[-2000:]
+        check = [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)]
+        return subprocess.run(check, capture_output=True, env=env).returncode == 0
+
+    wait_for(code_server_up, 120, "the code server's health check", 1.0)
+    start([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], "daemon.log")
     ids = {name: str(uuid.uuid4()) for name in ["backfill", "victim", "energy"]}
     ids.update({f"envoy{i}": str(uuid.uuid4()) for i in range(ENVOY_RUNS)})
     try:
@@ -162,12 +194,14 @@ def test_overlapping_runs_under_the_daemon(stack, pg_database, tmp_path, monkeyp
 
             wait_for(no_slot_claimed, 60, "the DuckDB pool slots to be free")
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait()
+        for proc in processes:
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in processes:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
     with psycopg2.connect(dbname=pg_database, **PG) as conn, conn.cursor() as cur:
         cur.execute("SELECT event FROM event_logs")
