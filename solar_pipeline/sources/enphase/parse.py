@@ -18,7 +18,11 @@ def ts(value: Any) -> datetime | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ParseError(f"expected epoch seconds, got {value!r}")
-    return datetime.fromtimestamp(value, UTC)
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        # Beyond what a datetime holds (year 1..9999): a malformed answer, not a crash.
+        raise ParseError(f"epoch seconds out of range: {value!r}") from None
 
 
 def _dict(body: Any, what: str) -> dict[str, Any]:
@@ -157,7 +161,7 @@ def parse_devices(body: Any) -> dict[str, bool]:
     devices = b.get("devices") or {}
     if not isinstance(devices, dict):
         raise ParseError("devices: 'devices' is not an object")
-    meters = [m for m in devices.get("meters") or [] if isinstance(m, dict)]
+    meters = [m for m in _list(devices, "meters", "devices") if isinstance(m, dict)]
 
     def active(m: dict[str, Any]) -> bool:
         return m.get("active", True) is not False and m.get("state", "enabled") == "enabled"
@@ -166,5 +170,5 @@ def parse_devices(body: Any) -> dict[str, bool]:
     return {
         "has_production_meter": "production" in config,
         "has_consumption_meter": any(c in ("net", "total", "consumption") for c in config),
-        "micros": len(devices.get("micros") or []),
+        "micros": len(_list(devices, "micros", "devices")),
     }
