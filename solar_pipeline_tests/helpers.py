@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,10 @@ def dagster_cli(*args: str, **settings: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=300,
     )
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (for servers the tests start)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

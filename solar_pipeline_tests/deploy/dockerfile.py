@@ -12,7 +12,8 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from solar_pipeline_tests.helpers import ROOT
+
 DOCKERFILE = ROOT / "Dockerfile"
 
 

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,17 +34,12 @@ from solar_pipeline_tests.deploy.dockerfile import (
     stage_args,
     uv_sync_commands,
 )
+from solar_pipeline_tests.helpers import free_port
 
 pytestmark = pytest.mark.slow
 
 PROJECT_UV = ROOT / ".venv" / "bin" / "uv"
 START_TIMEOUT_S = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def uv_version() -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ from dagster._core.instance.ref import InstanceRef
 
 from solar_pipeline.constants import DUCKDB_POOL
 from solar_pipeline.partitions import DAILY
-from solar_pipeline_tests.helpers import ROOT
+from solar_pipeline_tests.helpers import ROOT, free_port
 from solar_pipeline_tests.operations.conftest import PG, cli_env, postgres_instance_home
 
 BIN = Path(sys.executable).parent
@@ -52,12 +51,6 @@ def five_minute_intervals(first: str, last: str) -> int:
         total += int((window.end.timestamp() - window.start.timestamp()) // 300)
         day += timedelta(days=1)
     return total
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def launch(env: dict[str, str], job: str, run_id: str, tags=None, config=None) -> subprocess.Popen:
