@@ -6,17 +6,20 @@ read as data (PyYAML and a small Dockerfile reader); nothing is built or started
 
 from __future__ import annotations
 
+import configparser
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 import yaml
 
-from solar_pipeline_tests.deploy.dockerfile import ROOT, parse, stage_args, uv_sync_commands
+from solar_pipeline_tests.deploy.dockerfile import parse, stage_args, uv_sync_commands
+from solar_pipeline_tests.helpers import ROOT
 
 DEPLOY = ROOT / "deploy"
 PG_VARS = {"DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD"} | {
@@ -569,3 +572,23 @@ def test_helm_rendered_instance_is_valid(helm: dict[str, Any], tmp_path: Path) -
 def test_helm_postgres_password_is_not_in_the_file(helm: dict[str, Any]) -> None:
     assert helm["postgresql"]["postgresqlPassword"] == ""
     assert helm["generatePostgresqlPasswordSecret"] is True
+
+
+def test_systemd_units_run_the_venv_binaries_on_loopback() -> None:
+    units = {}
+    for path in sorted((ROOT / "deploy" / "systemd").glob("*.service")):
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.optionxform = str  # systemd keys are case-sensitive
+        parser.read(path)
+        units[path.stem] = parser["Service"]
+    assert set(units) == {"solar-pipeline-webserver", "solar-pipeline-daemon"}
+    venv_bin = Path(sys.executable).parent
+    for name, service in units.items():
+        command = shlex.split(service["ExecStart"])
+        # The unit's binaries are the ones `make install` puts in the checkout's .venv.
+        assert command[0].startswith("/opt/solar_pipeline/.venv/bin/"), name
+        assert (venv_bin / Path(command[0]).name).exists(), name
+        assert command[-2:] == ["-w", "workspace.yaml"], name
+        assert service["UMask"] == "0077", name  # new state files private, like the data dir
+    webserver = shlex.split(units["solar-pipeline-webserver"]["ExecStart"])
+    assert webserver[webserver.index("-h") + 1] == "127.0.0.1"
