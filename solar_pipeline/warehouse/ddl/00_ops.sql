@@ -18,3 +18,17 @@ CREATE TABLE IF NOT EXISTS ops.parse_watermarks (
     last_raw_id BIGINT NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL
 );
+
+-- Per site and asset: the last attempt, the last success and the last error, so a failing site
+-- is visible (and does not fail the others).
+CREATE TABLE IF NOT EXISTS ops.site_status (
+    site_id VARCHAR NOT NULL,
+    vendor VARCHAR NOT NULL,
+    asset VARCHAR NOT NULL,
+    last_attempt_at TIMESTAMPTZ NOT NULL,
+    last_success_at TIMESTAMPTZ,
+    last_error VARCHAR,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    run_id VARCHAR,
+    PRIMARY KEY (site_id, asset)
+);

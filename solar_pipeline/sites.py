@@ -1,0 +1,200 @@
+"""The sites a deployment collects: a YAML file (SOLAR_SITES) for a fleet, or, without one, the
+single site that the ENPHASE_* / ENVOY_* variables describe.
+
+A site names its vendor, its time zone (its days are its own local days), the vendor's ids for
+it, and where its credentials are: environment variable names or keys of a private secrets
+file, never the secrets themselves. A secret is read only when a run needs it, and a missing
+one names the variable (or file and key) to set.
+
+    # sites.yaml (SOLAR_SITES=/etc/solar/sites.yaml)
+    secrets_file: /etc/solar/secrets.yaml     # optional, mode 0600: {KEY: value}
+    sites:
+      - site_id: home
+        vendor: enphase
+        timezone: Europe/Amsterdam
+        ids: {system_id: 4021157}
+        credentials: {api_key: ENPHASE_API_KEY, client_id: ENPHASE_CLIENT_ID,
+                      client_secret: ENPHASE_CLIENT_SECRET}
+      - site_id: barn
+        vendor: solaredge
+        timezone: America/Denver
+        ids: {site_id: 1234567}
+        credentials: {api_key: SOLAREDGE_BARN_KEY}
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from solar_pipeline.settings import InvalidSettingError, MissingSettingError, Settings, env
+
+VENDORS = ("enphase", "envoy", "solaredge", "sma", "goodwe", "fronius")
+# A credential reference is a variable name (or a secrets-file key) in UPPER_SNAKE_CASE with at
+# least one underscore: a pasted secret (API keys are often 32 upper-case letters and digits)
+# is refused instead of being kept in the sites file.
+_REFERENCE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$")
+_SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+
+
+@dataclass(frozen=True)
+class Site:
+    site_id: str
+    vendor: str
+    timezone: str
+    ids: dict[str, str] = field(default_factory=dict)
+    credentials: dict[str, str] = field(default_factory=dict)
+    secrets_file: Path | None = None
+
+    def secret(self, name: str) -> str:
+        """The credential `name` of this site, read now (from the environment, else the
+        secrets file); a missing one names what to set."""
+        ref = self.credentials.get(name)
+        if ref is None:
+            raise InvalidSettingError(
+                f"site {self.site_id!r}: no credential {name!r} in its `credentials` "
+                f"(SOLAR_SITES); add `{name}: <VARIABLE_NAME>`"
+            )
+        value = os.environ.get(ref, "").strip()
+        if not value and self.secrets_file is not None:
+            value = str(_read_secrets(self.secrets_file).get(ref) or "").strip()
+        if not value:
+            where = f" or as key {ref} in {self.secrets_file}" if self.secrets_file else ""
+            raise MissingSettingError(ref, f"the {name} of site {self.site_id!r}{where}")
+        return value
+
+    def __repr__(self) -> str:  # credentials are names only, but keep reprs short anyway
+        return f"Site({self.site_id!r}, {self.vendor}, {self.timezone})"
+
+
+def _read_secrets(path: Path) -> dict[str, Any]:
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError as exc:
+        raise InvalidSettingError(f"secrets_file {path} (SOLAR_SITES) does not exist") from exc
+    if mode & 0o077:
+        raise InvalidSettingError(
+            f"secrets_file {path} is readable by other users (mode {mode:o}): chmod 600 it"
+        )
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise InvalidSettingError(f"secrets_file {path} must hold KEY: value pairs")
+    return data
+
+
+def _site(entry: Any, n: int, secrets_file: Path | None, default_tz: str) -> Site:
+    where = f"SOLAR_SITES sites[{n}]"
+    if not isinstance(entry, dict):
+        raise InvalidSettingError(f"{where} must be a mapping with site_id, vendor, timezone")
+    unknown = set(entry) - {"site_id", "vendor", "timezone", "ids", "credentials"}
+    if unknown:
+        raise InvalidSettingError(f"{where}: unknown keys {sorted(unknown)}")
+    site_id = str(entry.get("site_id") or "")
+    if not _SITE_ID.match(site_id):
+        raise InvalidSettingError(f"{where}: site_id {site_id!r} must be letters, digits, _.:-")
+    vendor = str(entry.get("vendor") or "")
+    if vendor not in VENDORS:
+        raise InvalidSettingError(f"{where} ({site_id}): vendor {vendor!r} is not one of {VENDORS}")
+    tz = str(entry.get("timezone") or default_tz)
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidSettingError(
+            f"{where} ({site_id}): timezone {tz!r} is not an IANA time zone"
+        ) from exc
+    ids = entry.get("ids") or {}
+    credentials = entry.get("credentials") or {}
+    if not isinstance(ids, dict) or not isinstance(credentials, dict):
+        raise InvalidSettingError(f"{where} ({site_id}): ids and credentials must be mappings")
+    for name, ref in credentials.items():
+        if not isinstance(ref, str) or not _REFERENCE.match(ref):
+            # Do not echo the value: it may be the secret itself.
+            raise InvalidSettingError(
+                f"{where} ({site_id}): credentials.{name} must name an environment variable "
+                "(or a secrets_file key) in UPPER_SNAKE_CASE with an underscore, not hold "
+                "the secret"
+            )
+    return Site(
+        site_id=site_id,
+        vendor=vendor,
+        timezone=tz,
+        ids={str(k): str(v) for k, v in ids.items()},
+        credentials={str(k): v for k, v in credentials.items()},
+        secrets_file=secrets_file,
+    )
+
+
+def load_sites(settings: Settings | None = None) -> list[Site]:
+    """Every configured site, in file order: SOLAR_SITES, else the single-site variables."""
+    settings = settings or Settings.from_env()
+    path = env("SOLAR_SITES")
+    if path is None:
+        return single_site(settings)
+    file = Path(path)
+    try:
+        doc = yaml.safe_load(file.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise InvalidSettingError(f"SOLAR_SITES={path}: no such file") from exc
+    except yaml.YAMLError as exc:
+        raise InvalidSettingError(f"SOLAR_SITES={path} is not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("sites"), list):
+        raise InvalidSettingError(f"SOLAR_SITES={path} must have a `sites:` list")
+    secrets = doc.get("secrets_file")
+    secrets_file = (file.parent / secrets).resolve() if secrets else None
+    sites = [_site(e, n, secrets_file, settings.timezone) for n, e in enumerate(doc["sites"])]
+    seen: set[str] = set()
+    for s in sites:
+        if s.site_id in seen:
+            raise InvalidSettingError(f"SOLAR_SITES={path}: site_id {s.site_id!r} appears twice")
+        seen.add(s.site_id)
+    return sites
+
+
+def single_site(settings: Settings) -> list[Site]:
+    """The earlier issues' variables as a fleet of one: the Enphase cloud system and/or the
+    local gateway, both under the one site_id the energy tables already use."""
+    sites = []
+    system = env("ENPHASE_SYSTEM_ID")
+    site_id = settings.site_id or (f"enphase:{system}" if system else None)
+    if system:
+        sites.append(
+            Site(
+                site_id=site_id or f"enphase:{system}",
+                vendor="enphase",
+                timezone=settings.timezone,
+                ids={"system_id": system},
+                credentials={
+                    "api_key": "ENPHASE_API_KEY",
+                    "client_id": "ENPHASE_CLIENT_ID",
+                    "client_secret": "ENPHASE_CLIENT_SECRET",
+                },
+            )
+        )
+    url = env("ENVOY_URL")
+    if url:
+        ids = {"url": url}
+        serial = env("ENVOY_SERIAL")
+        if serial:
+            ids["serial"] = serial
+        sites.append(
+            Site(
+                # Without a configured id the energy tables name it after the gateway's serial.
+                site_id=site_id or (f"envoy:{serial}" if serial else "envoy"),
+                vendor="envoy",
+                timezone=settings.timezone,
+                ids=ids,
+                credentials={"token": "ENVOY_TOKEN"},
+            )
+        )
+    return sites
+
+
+def sites_for(vendor: str, settings: Settings | None = None) -> list[Site]:
+    return [s for s in load_sites(settings) if s.vendor == vendor]
