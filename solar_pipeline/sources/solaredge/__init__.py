@@ -1,0 +1,1 @@
+"""SolarEdge monitoring API: client, daily request budget and parsers (no Dagster, no DuckDB)."""
