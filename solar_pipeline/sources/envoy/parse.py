@@ -52,12 +52,25 @@ def _int(value: Any) -> int | None:
     return None if number is None else int(number)
 
 
+# The epoch seconds a datetime can hold (years 1 to 9999): the readers turn these into
+# timestamps, so a value outside is as unusable as a missing one.
+_EPOCH_RANGE = (-62135596800, 253402300799)
+
+
+def _time(value: Any) -> int | None:
+    """Epoch seconds -> int, None when it is not a number a timestamp can hold."""
+    number = _int(value)
+    if number is None or not _EPOCH_RANGE[0] <= number <= _EPOCH_RANGE[1]:
+        return None
+    return number
+
+
 def _epoch(value: Any) -> int | None:
     """Epoch seconds -> int; 0 means "no reading yet" (inverters at night), so it is None."""
-    number = _num(value)
+    number = _time(value)
     if number is None or number <= 0:
         return None
-    return int(number)
+    return number
 
 
 def _div(value: Any, by: float) -> float | None:
@@ -296,7 +309,7 @@ def parse_inverters_v1(text: str) -> list[dict[str, Any]]:
         if not isinstance(item, dict):
             continue
         serial = item.get("serialNumber")
-        last_report_at = _int(item.get("lastReportDate"))
+        last_report_at = _time(item.get("lastReportDate"))
         if serial in (None, "") or last_report_at is None:
             continue
         rows.append(
@@ -319,7 +332,7 @@ def _device_row(device: dict[str, Any]) -> dict[str, Any] | None:
     reading = _dict(channel.get("lastReading"))
     watts = _dict(channel.get("watts"))
     serial = device.get("sn")
-    last_report_at = _int(reading.get("endDate"))
+    last_report_at = _time(reading.get("endDate"))
     if serial in (None, "") or last_report_at is None:
         return None
     return {
