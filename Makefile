@@ -36,9 +36,7 @@ format: $(SYNCED)
 
 ## Benchmarks: ratios measured side by side in one run
 bench: $(SYNCED)
-	$(BIN)/python -m bench.backfill
-	$(BIN)/python -m bench.envoy_parse
-	$(BIN)/python -m bench.energy_rebuild
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) data/demo .pytest_cache .ruff_cache
