@@ -8,6 +8,7 @@ import logging
 import os
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -31,10 +32,26 @@ def private_dir(path: Path) -> Path:
     return path
 
 
+# A temp file this old belongs to a writer that died (kill -9, power cut) before its rename;
+# a live writer renames within milliseconds.
+STALE_TEMP_S = 3600.0
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    """Leftovers of writers that died mid-write: they may hold a token that was never used, and
+    nothing else would ever remove them."""
+    now = time.time()
+    for tmp in path.parent.glob(f".{path.name}-*"):
+        with contextlib.suppress(FileNotFoundError):
+            if now - tmp.stat().st_mtime > STALE_TEMP_S:
+                tmp.unlink()
+
+
 def write_private_file(path: Path, text: str) -> None:
     """Write via a temp file + fsync + rename, so a crash leaves the old or the new file,
     never a torn one; then fsync the directory so the rename itself is durable."""
     private_dir(path.parent)
+    _remove_stale_temp_files(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -19,6 +21,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from solar_pipeline.settings import InvalidSettingError
 from solar_pipeline.sources.files import private_dir
 
 log = logging.getLogger(__name__)
@@ -47,12 +50,27 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(ddl)
 
 
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)$", re.IGNORECASE)
+
+
+def _config() -> dict[str, str]:
+    # DuckDB's buffer pool may grow to 80 % of RAM by default (1.2 GB in a year's re-parse, see
+    # README, Performance); on a Raspberry Pi, SOLAR_DUCKDB_MEMORY_LIMIT (e.g. 256MB) caps it.
+    # Opt-in: a cap can make a large operation fail instead of spilling to disk.
+    limit = os.environ.get("SOLAR_DUCKDB_MEMORY_LIMIT", "").strip()
+    if limit and not _MEMORY.match(limit):
+        raise InvalidSettingError(
+            f"SOLAR_DUCKDB_MEMORY_LIMIT={limit!r} is not a size such as 256MB or 1GB"
+        )
+    return {"memory_limit": limit} if limit else {}
+
+
 def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + LOCK_WAIT_S
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return duckdb.connect(str(path), read_only=read_only, config=_config())
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                 raise
