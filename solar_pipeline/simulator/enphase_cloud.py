@@ -25,10 +25,10 @@ from urllib.parse import urlencode, urlparse
 import jwt
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from solar_pipeline.simulator import solar_model as model
 from solar_pipeline.simulator.faults import FaultQueue
+from solar_pipeline.simulator.server import WsgiSimulator
 from solar_pipeline.simulator.solar_model import SystemSpec
 
 GRANULARITY_SECONDS = {"5mins": 300, "15mins": 900, "day": 86400, "week": 604800}
@@ -84,11 +84,6 @@ class _Fault:
     oauth: bool = False
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass  # test output stays readable; stats and faults are the observable record
-
-
 class _ApiError(Exception):
     def __init__(self, status: int, body: dict[str, Any]) -> None:
         super().__init__(status)
@@ -125,7 +120,9 @@ def _parse_epoch(raw: str, name: str) -> int:
         raise _api_error(422, f"Failed to parse date {name}={raw!r}") from None
 
 
-class EnphaseCloudSimulator:
+class EnphaseCloudSimulator(WsgiSimulator):
+    thread_name = "enphase-cloud-sim"
+
     def __init__(
         self,
         systems: list[SystemSpec] | None = None,
@@ -158,43 +155,7 @@ class EnphaseCloudSimulator:
         self._month_used: dict[int, int] = {}
         self._faults: FaultQueue[_Fault] = FaultQueue()
         self._slow: list[list[float]] = []  # [seconds, remaining]
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self.app = self._build_app()
-
-    # ---- lifecycle -------------------------------------------------------------------------
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._server = make_server(
-            host, port, self.app, threaded=True, request_handler=_QuietHandler
-        )
-        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-        self.base_url = f"http://{shown}:{self._server.server_port}"
-        # A short poll interval keeps stop() fast; the default 0.5 s dominates test run time.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="enphase-cloud-sim",
-            daemon=True,
-        )
-        self._thread.start()
-        return self.base_url
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> EnphaseCloudSimulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ---- test controls ---------------------------------------------------------------------
 

@@ -24,11 +24,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, request
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from solar_pipeline.simulator import solar_model as model
 from solar_pipeline.simulator.envoy import LiveModel
 from solar_pipeline.simulator.faults import FaultQueue
+from solar_pipeline.simulator.server import WsgiSimulator
 from solar_pipeline.simulator.solar_model import SystemSpec
 
 MODELS = ("datamanager", "gen24")
@@ -48,12 +48,9 @@ class _Fault:
     content_type: str = "application/json"
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
+class FroniusSimulator(WsgiSimulator):
+    thread_name = "fronius-sim"
 
-
-class FroniusSimulator:
     def __init__(
         self,
         spec: SystemSpec | None = None,
@@ -76,41 +73,7 @@ class FroniusSimulator:
         self.base_url = ""
         self._lock = threading.Lock()
         self._faults: FaultQueue[_Fault] = FaultQueue()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self.app = self._build_app()
-
-    # ---- lifecycle -------------------------------------------------------------------------
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._server = make_server(
-            host, port, self.app, threaded=True, request_handler=_QuietHandler
-        )
-        self.base_url = f"http://{host}:{self._server.server_port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fronius-sim",
-            daemon=True,
-        )
-        self._thread.start()
-        return self.base_url
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FroniusSimulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ---- test controls and truth -----------------------------------------------------------
 

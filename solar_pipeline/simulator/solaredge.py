@@ -36,10 +36,10 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from solar_pipeline.simulator import solar_model as model
 from solar_pipeline.simulator.faults import FaultQueue
+from solar_pipeline.simulator.server import WsgiSimulator
 from solar_pipeline.simulator.solar_model import SystemSpec
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -99,11 +99,6 @@ class Quarter:
         }[name]
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-
 class _ApiError(Exception):
     def __init__(self, status: int, title: str, detail: str) -> None:
         super().__init__(status)
@@ -158,7 +153,9 @@ def _day_totals(spec: SystemSpec, day: date) -> dict[str, int]:
     return {name: sum(q.meter(name) for q in quarters) for name in METERS}
 
 
-class SolarEdgeSimulator:
+class SolarEdgeSimulator(WsgiSimulator):
+    thread_name = "solaredge-sim"
+
     def __init__(
         self,
         sites: list[SystemSpec] | None = None,
@@ -182,42 +179,7 @@ class SolarEdgeSimulator:
         self._in_flight = 0
         self._faults: FaultQueue[_Fault] = FaultQueue()
         self._slow: list[list[float]] = []
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self.app = self._build_app()
-
-    # ---- lifecycle -------------------------------------------------------------------------
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._server = make_server(
-            host, port, self.app, threaded=True, request_handler=_QuietHandler
-        )
-        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-        self.base_url = f"http://{shown}:{self._server.server_port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="solaredge-sim",
-            daemon=True,
-        )
-        self._thread.start()
-        return self.base_url
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> SolarEdgeSimulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ---- test controls ---------------------------------------------------------------------
 
