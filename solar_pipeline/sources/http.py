@@ -8,14 +8,38 @@ caller as usual).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-RetryObserver = Callable[[Any, BaseException | None], None]
+
+@dataclass(frozen=True)
+class RetriedAttempt:
+    """An attempt urllib3 is about to retry, as a client records it: the answer (status,
+    content type, body) or, when nothing came back, the transport error's class name."""
+
+    status: int | None
+    content_type: str | None
+    body: str | None
+    error: str | None
+
+    @classmethod
+    def of(cls, response: Any, error: BaseException | None) -> RetriedAttempt:
+        if response is None:
+            return cls(None, None, None, type(error).__name__ if error else "retry")
+        try:
+            body = response.data.decode("utf-8", errors="replace")
+        except Exception:  # the body is diagnostic only; never let it break the retry
+            body = None
+        return cls(response.status, response.headers.get("Content-Type"), body, None)
+
+
+RetryObserver = Callable[[RetriedAttempt], None]
 
 RETRY_STATUSES = (500, 502, 503, 504)
 
@@ -34,7 +58,7 @@ class ObservedRetry(Retry):
         # Raises MaxRetryError when exhausted; then the caller sees (and records) the outcome.
         retry = super().increment(method, url, response, error, _pool, _stacktrace)
         if self.observer is not None:
-            self.observer(response, error)
+            self.observer(RetriedAttempt.of(response, error))
         return retry
 
 
@@ -96,3 +120,19 @@ def set_retry_observer(session: requests.Session, observer: RetryObserver | None
     for adapter in session.adapters.values():
         if isinstance(adapter, HTTPAdapter) and isinstance(adapter.max_retries, ObservedRetry):
             adapter.max_retries.observer = observer
+
+
+def json_or_none(body: str | None) -> Any:
+    """The body as JSON, or None when it is empty or not JSON."""
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def excerpt(body: str | None, limit: int = 160) -> str:
+    """The start of a body on one line, for error messages."""
+    text = " ".join((body or "").split())
+    return text[:limit] + ("..." if len(text) > limit else "")

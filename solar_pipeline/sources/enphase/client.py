@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from solar_pipeline.sources.enphase.errors import (
 )
 from solar_pipeline.sources.enphase.ledger import LedgerEntry, RawResponse, RequestLog
 from solar_pipeline.sources.enphase.tokens import TokenManager
-from solar_pipeline.sources.http import set_retry_observer
+from solar_pipeline.sources.http import RetriedAttempt, excerpt, json_or_none, set_retry_observer
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +98,7 @@ class EnphaseClient:
     def _judge(
         self, endpoint: str, status: int, raw_id: int | None, body: str, content_type: str | None
     ) -> Fetched:
-        data = _json_or_none(body)
+        data = json_or_none(body)
         if status >= 400:
             detail = _error_detail(data, body, content_type)
             raise EnphaseResponseError(endpoint, status, detail, raw_id)
@@ -107,13 +106,13 @@ class EnphaseClient:
             raise EnphaseResponseError(
                 endpoint,
                 status,
-                f"body is not JSON ({content_type or 'no content type'}): {_excerpt(body)}",
+                f"body is not JSON ({content_type or 'no content type'}): {excerpt(body)}",
                 raw_id,
             )
         return Fetched(raw_id, data)
 
     def _wait_out_429(self, body: str, endpoint: str, attempt: int) -> None:
-        data = _json_or_none(body) or {}
+        data = json_or_none(body) or {}
         period = data.get("period") if isinstance(data, dict) else None
         period_end = data.get("period_end") if isinstance(data, dict) else None
         if period == "month":
@@ -122,7 +121,7 @@ class EnphaseClient:
         wait = (period_end - now + 1) if isinstance(period_end, int | float) else 60 - now % 60 + 1
         if attempt > MAX_429_RETRIES or wait > MAX_MINUTE_WAIT_S:
             raise EnphaseResponseError(
-                endpoint, 429, f"still throttled after {attempt} waits ({_excerpt(body)})"
+                endpoint, 429, f"still throttled after {attempt} waits ({excerpt(body)})"
             )
         log.info("Enphase minute limit reached; waiting %.0f s (until period_end)", wait)
         self.budget.waited_s += max(wait, 0)
@@ -157,37 +156,21 @@ class EnphaseClient:
         )
         return resp.status_code, raw_id, body, content_type
 
-    def _on_retried_attempt(self, response: Any, error: BaseException | None) -> None:
+    def _on_retried_attempt(self, attempt: RetriedAttempt) -> None:
         """An attempt that urllib3 is about to retry: store it like any other answer."""
         if self._pending is None:
             return
         endpoint, params, covers, started = self._pending
-        if response is not None:
-            try:
-                body = response.data.decode("utf-8", errors="replace")
-            except Exception:  # the body is diagnostic only; never let it break the retry
-                body = None
-            self._record(
-                endpoint,
-                params,
-                covers,
-                started,
-                response.status,
-                response.headers.get("Content-Type"),
-                body,
-                None,
-            )
-        else:
-            self._record(
-                endpoint,
-                params,
-                covers,
-                started,
-                None,
-                None,
-                None,
-                type(error).__name__ if error else "retry",
-            )
+        self._record(
+            endpoint,
+            params,
+            covers,
+            started,
+            attempt.status,
+            attempt.content_type,
+            attempt.body,
+            attempt.error,
+        )
         self._pending = (endpoint, params, covers, self.clock())
 
     def _record(
@@ -214,24 +197,10 @@ class EnphaseClient:
             elapsed_ms=elapsed,
             error=error,
             covers=covers,
-            valid_json=body is not None and _json_or_none(body) is not None,
+            valid_json=body is not None and json_or_none(body) is not None,
         )
         entry = LedgerEntry("enphase", endpoint, "data", started, status, elapsed, error)
         return self.log.record(entry, raw)
-
-
-def _json_or_none(body: str | None) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
-
-
-def _excerpt(body: str | None, limit: int = 160) -> str:
-    text = " ".join((body or "").split())
-    return text[:limit] + ("..." if len(text) > limit else "")
 
 
 def _error_detail(data: Any, body: str, content_type: str | None) -> str:
@@ -239,4 +208,4 @@ def _error_detail(data: Any, body: str, content_type: str | None) -> str:
         parts = [str(data.get(k)) for k in ("message", "details") if data.get(k)]
         if parts:
             return ": ".join(parts)
-    return f"{content_type or 'no content type'}: {_excerpt(body)}"
+    return f"{content_type or 'no content type'}: {excerpt(body)}"

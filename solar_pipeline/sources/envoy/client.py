@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -28,7 +27,7 @@ from solar_pipeline.sources.envoy.errors import (
 from solar_pipeline.sources.envoy.parse import EnvoyInfo, EnvoyParseError, parse_info
 from solar_pipeline.sources.envoy.tls import CertificatePin
 from solar_pipeline.sources.envoy.tokens import EnvoyTokenProvider
-from solar_pipeline.sources.http import build_session, set_retry_observer
+from solar_pipeline.sources.http import RetriedAttempt, build_session, set_retry_observer
 
 MIN_JSON_VERSION = (3, 9)
 MIN_JWT_VERSION = (7,)
@@ -188,25 +187,19 @@ class EnvoyClient:
         self.record(resp)
         return resp
 
-    def _on_retried_attempt(self, response: Any, error: BaseException | None) -> None:
+    def _on_retried_attempt(self, attempt: RetriedAttempt) -> None:
         if self._pending is None:
             return
         endpoint, started = self._pending
-        body = None
-        if response is not None:
-            try:
-                body = response.data.decode("utf-8", errors="replace")
-            except Exception:  # diagnostic only; never let it break the retry
-                body = None
         self.record(
             EnvoyResponse(
                 endpoint,
                 started,
-                getattr(response, "status", None),
-                response.headers.get("Content-Type") if response is not None else None,
-                body,
+                attempt.status,
+                attempt.content_type,
+                attempt.body,
                 (self.clock() - started) * 1000,
-                None if response is not None else type(error).__name__,
+                attempt.error,
             )
         )
         self._pending = (endpoint, self.clock())

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 from urllib.parse import urlencode
 
 import requests
@@ -26,7 +25,7 @@ from solar_pipeline.sources.fronius.errors import (
     FroniusUnsupported,
 )
 from solar_pipeline.sources.fronius.parse import PRODUCED_CHANNEL, checked_data
-from solar_pipeline.sources.http import build_session, set_retry_observer
+from solar_pipeline.sources.http import RetriedAttempt, build_session, set_retry_observer
 
 BASE_PATH = "/solar_api/v1/"
 POWER_FLOW = "GetPowerFlowRealtimeData.fcgi"
@@ -222,28 +221,22 @@ class FroniusClient:
         self.record(resp)
         return resp
 
-    def _on_retried_attempt(self, response: Any, error: BaseException | None) -> None:
+    def _on_retried_attempt(self, attempt: RetriedAttempt) -> None:
         # urllib3 retries 5xx and connection errors inside the adapter; each attempt is still
         # an answer the caller must be able to store verbatim.
         if self._pending is None:
             return
         endpoint, query, started = self._pending
-        body = None
-        if response is not None:
-            try:
-                body = response.data.decode("utf-8", errors="replace")
-            except Exception:  # diagnostic only; never let it break the retry
-                body = None
         self.record(
             FroniusResponse(
                 endpoint,
                 query,
                 started,
-                getattr(response, "status", None),
-                response.headers.get("Content-Type") if response is not None else None,
-                body,
+                attempt.status,
+                attempt.content_type,
+                attempt.body,
                 (self.clock() - started) * 1000,
-                None if response is not None else type(error).__name__,
+                attempt.error,
             )
         )
         self._pending = (endpoint, query, self.clock())

@@ -11,16 +11,21 @@ into a recorded query, a log line or an error message.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 import requests
 
-from solar_pipeline.sources.http import build_session, set_retry_observer
+from solar_pipeline.sources.http import (
+    RetriedAttempt,
+    build_session,
+    excerpt,
+    json_or_none,
+    set_retry_observer,
+)
 from solar_pipeline.sources.solaredge.budget import DailyBudget
 from solar_pipeline.sources.solaredge.errors import (
     DailyLimitReached,
@@ -186,21 +191,21 @@ class SolarEdgeClient:
             endpoint, params, covers, started, r.status_code, r.headers.get("Content-Type"), r.text
         )
 
-    def _on_retried_attempt(self, response: Any, error: BaseException | None) -> None:
+    def _on_retried_attempt(self, attempt: RetriedAttempt) -> None:
         """An attempt urllib3 is about to retry: it counts against the quota, so record it."""
         if self._pending is None:
             return
         endpoint, params, covers, started = self._pending
-        if response is not None:
-            try:
-                body = response.data.decode("utf-8", errors="replace")
-            except Exception:  # the body is diagnostic only; never let it break the retry
-                body = None
-            status, ctype = response.status, response.headers.get("Content-Type")
-            self._record(endpoint, params, covers, started, status, ctype, body)
-        else:
-            err = type(error).__name__ if error else "retry"
-            self._record(endpoint, params, covers, started, None, None, None, err)
+        self._record(
+            endpoint,
+            params,
+            covers,
+            started,
+            attempt.status,
+            attempt.content_type,
+            attempt.body,
+            attempt.error,
+        )
         self._pending = (endpoint, params, covers, self.clock())
 
     def _record(
@@ -263,25 +268,11 @@ class SolarEdgeClient:
         raise SolarEdgeResponseError(resp.endpoint, status, detail)
 
     def _detail(self, resp: SolarEdgeResponse) -> str:
-        data = _json_or_none(resp.body)
+        data = json_or_none(resp.body)
         text = ""
         if isinstance(data, dict):
             text = ": ".join(str(data[k]) for k in ("title", "detail", "message") if data.get(k))
         if not text:
-            text = f"{resp.content_type or 'no content type'}: {_excerpt(resp.body)}"
+            text = f"{resp.content_type or 'no content type'}: {excerpt(resp.body)}"
         # A server that echoes the request must not put the key into our messages.
         return text.replace(self._api_key, "***") if self._api_key else text
-
-
-def _json_or_none(body: str | None) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
-
-
-def _excerpt(body: str | None, limit: int = 160) -> str:
-    text = " ".join((body or "").split())
-    return text[:limit] + ("..." if len(text) > limit else "")
