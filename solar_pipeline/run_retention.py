@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from solar_pipeline.settings import InvalidSettingError, env
+from solar_pipeline.settings import days_setting
 
 HIGH_FREQUENCY_JOBS = ("envoy_job", "enphase_cloud_job")
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
@@ -20,16 +20,7 @@ BATCH = 500
 
 
 def retention_days() -> int:
-    raw = env("SOLAR_RUN_RETENTION_DAYS", "30") or "30"
-    try:
-        days = int(raw)
-    except ValueError:
-        days = 0
-    if days < 1:
-        raise InvalidSettingError(
-            f"SOLAR_RUN_RETENTION_DAYS={raw!r} must be a whole number of days, at least 1"
-        )
-    return days
+    return days_setting("SOLAR_RUN_RETENTION_DAYS", 30, minimum=1)
 
 
 class RunRetentionConfig(dg.Config):

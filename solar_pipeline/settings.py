@@ -40,6 +40,20 @@ def require(name: str, purpose: str) -> str:
     return value
 
 
+def days_setting(name: str, default: int, minimum: int = 0) -> int:
+    """A whole number of days from the environment; anything else names the variable."""
+    raw = env(name, str(default)) or str(default)
+    try:
+        days = int(raw)
+    except ValueError:
+        days = minimum - 1
+    if days < minimum:
+        raise InvalidSettingError(
+            f"{name}={raw!r} is not a whole number of days (at least {minimum}; e.g. {default})"
+        )
+    return days
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path

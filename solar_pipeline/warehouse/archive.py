@@ -24,7 +24,8 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from solar_pipeline.settings import InvalidSettingError, env
+from solar_pipeline.settings import days_setting
+from solar_pipeline.sources.files import fsync_path
 from solar_pipeline.warehouse.db import connect
 
 RAW_TABLES = ("raw.enphase_responses", "raw.envoy_responses")
@@ -55,16 +56,7 @@ class ArchiveVerificationError(RuntimeError):
 
 def retention_days_from_env() -> int:
     """SOLAR_RAW_RETENTION_DAYS (default 90): raw rows older than this many days are archived."""
-    value = env(RETENTION_ENV, str(DEFAULT_RETENTION_DAYS)) or str(DEFAULT_RETENTION_DAYS)
-    try:
-        days = int(value)
-    except ValueError:
-        days = -1
-    if days < 0:
-        raise InvalidSettingError(
-            f"{RETENTION_ENV}={value!r} is not a whole number of days (e.g. 90)"
-        )
-    return days
+    return days_setting(RETENTION_ENV, DEFAULT_RETENTION_DAYS)
 
 
 def archive_root(data_dir: str | Path) -> Path:
@@ -96,14 +88,6 @@ def _columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
         [schema, name],
     ).fetchall()
     return [f'"{r[0]}"' for r in rows]
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -232,9 +216,9 @@ def _write_part(conn: duckdb.DuckDBPyConnection, month_dir: Path, select: str) -
     tmp = month_dir / f".{final.name}.tmp"
     try:
         conn.execute(f"COPY ({select}) TO {_sql_str(str(tmp))} (FORMAT parquet, COMPRESSION zstd)")
-        _fsync(tmp)
+        fsync_path(tmp)
         os.replace(tmp, final)
-        _fsync(month_dir)
+        fsync_path(month_dir)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -31,7 +31,7 @@ from typing import Any
 import duckdb
 
 from solar_pipeline.settings import Settings
-from solar_pipeline.sources.files import write_private_file
+from solar_pipeline.sources.files import fsync_path, write_private_file
 from solar_pipeline.warehouse.db import connect
 
 MANIFEST = "manifest.json"
@@ -61,14 +61,6 @@ def sha256_of(path: Path) -> str:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sql_str(text: str) -> str:
@@ -158,7 +150,7 @@ def backup(settings: Settings, to_dir: str | Path) -> BackupResult:
             write_private_file(partial / name, source.read_text())
         files = []
         for path in sorted(p for p in partial.iterdir() if p.is_file()):
-            _fsync(path)
+            fsync_path(path)
             files.append(
                 {"name": path.name, "size": path.stat().st_size, "sha256": sha256_of(path)}
             )
@@ -177,7 +169,7 @@ def backup(settings: Settings, to_dir: str | Path) -> BackupResult:
         }
         write_private_file(partial / MANIFEST, json.dumps(manifest, indent=2) + "\n")
         os.replace(partial, final)
-        _fsync(to_dir)
+        fsync_path(to_dir)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -325,5 +317,5 @@ def restore(settings: Settings, from_dir: str | Path, force: bool = False) -> Ba
             with contextlib.suppress(FileNotFoundError):
                 target.with_name(target.name + ".wal").unlink()
     for parent in {t.parent for t in targets.values()}:
-        _fsync(parent)
+        fsync_path(parent)
     return BackupResult(folder, manifest, notes)
