@@ -168,27 +168,23 @@ parquet_export_job = dg.define_asset_job(
 )
 # Housekeeping in the quiet hours: after the 00:00 energy rebuild has finalised yesterday, and
 # before the 04:30 cloud completion run.
-parquet_export_nightly = dg.ScheduleDefinition(
-    name="parquet_export_nightly",
-    cron_schedule="50 0 * * *",
-    job=parquet_export_job,
-    execution_timezone=DAILY.timezone,
-    default_status=DEFAULT_STATUS,
-)
-raw_archive_nightly = dg.ScheduleDefinition(
-    name="raw_archive_nightly",
-    cron_schedule="15 3 * * *",
-    job=raw_archive_job,
-    execution_timezone=DAILY.timezone,
-    default_status=DEFAULT_STATUS,
-)
-run_retention_nightly = dg.ScheduleDefinition(
-    name="run_retention_nightly",
-    cron_schedule="45 3 * * *",
-    job=run_retention_job,
-    execution_timezone=DAILY.timezone,
-    default_status=DEFAULT_STATUS,
-)
+
+
+def _nightly(
+    name: str, cron: str, job: dg.UnresolvedAssetJobDefinition | dg.JobDefinition
+) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name=name,
+        cron_schedule=cron,
+        job=job,
+        execution_timezone=DAILY.timezone,
+        default_status=DEFAULT_STATUS,
+    )
+
+
+parquet_export_nightly = _nightly("parquet_export_nightly", "50 0 * * *", parquet_export_job)
+raw_archive_nightly = _nightly("raw_archive_nightly", "15 3 * * *", raw_archive_job)
+run_retention_nightly = _nightly("run_retention_nightly", "45 3 * * *", run_retention_job)
 
 schedules = [
     enphase_cloud_tick,
