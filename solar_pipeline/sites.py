@@ -194,7 +194,3 @@ def single_site(settings: Settings) -> list[Site]:
             )
         )
     return sites
-
-
-def sites_for(vendor: str, settings: Settings | None = None) -> list[Site]:
-    return [s for s in load_sites(settings) if s.vendor == vendor]
