@@ -37,6 +37,7 @@ import yaml
 from solar_pipeline.settings import InvalidSettingError, MissingSettingError, Settings, env
 
 VENDORS = ("enphase", "envoy", "solaredge", "sma", "goodwe", "fronius")
+ONE_PER_DEPLOYMENT = ("enphase", "envoy")
 # A credential reference is a variable name (or a secrets-file key) in UPPER_SNAKE_CASE with at
 # least one underscore: a pasted secret (API keys are often 32 upper-case letters and digits)
 # is refused instead of being kept in the sites file.
@@ -149,12 +150,32 @@ def load_sites(settings: Settings | None = None) -> list[Site]:
     secrets = doc.get("secrets_file")
     secrets_file = (file.parent / secrets).resolve() if secrets else None
     sites = [_site(e, n, secrets_file, settings.timezone) for n, e in enumerate(doc["sites"])]
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for s in sites:
-        if s.site_id in seen:
+        # The cloud system and the gateway of one Enphase array are one site seen twice.
+        if s.site_id in seen and {seen[s.site_id], s.vendor} != {"enphase", "envoy"}:
             raise InvalidSettingError(f"SOLAR_SITES={path}: site_id {s.site_id!r} appears twice")
-        seen.add(s.site_id)
+        seen[s.site_id] = s.vendor
+    for vendor in ONE_PER_DEPLOYMENT:
+        _check_single(path, [s for s in sites if s.vendor == vendor], settings)
     return sites
+
+
+def _check_single(path: str, sites: list[Site], settings: Settings) -> None:
+    """The Enphase assets keep one cloud system and one gateway per deployment (configured by
+    the ENPHASE_* / ENVOY_* variables, partitioned in SOLAR_TIMEZONE); a sites file names
+    them, it cannot add a second."""
+    if len(sites) > 1:
+        raise InvalidSettingError(
+            f"SOLAR_SITES={path}: {len(sites)} {sites[0].vendor} sites; one per deployment "
+            "(run a second deployment for a second Enphase system)"
+        )
+    if sites and sites[0].timezone != settings.timezone:
+        raise InvalidSettingError(
+            f"SOLAR_SITES={path}: the {sites[0].vendor} site {sites[0].site_id!r} is in "
+            f"{sites[0].timezone}; set SOLAR_TIMEZONE={sites[0].timezone} (its partitions are "
+            "local days of SOLAR_TIMEZONE)"
+        )
 
 
 def single_site(settings: Settings) -> list[Site]:

@@ -2,9 +2,12 @@
 
 from datetime import UTC, datetime, timedelta
 
-from solar_pipeline.assets.energy.load import envoy_intervals
+from solar_pipeline.assets.envoy.provider import envoy_intervals
 from solar_pipeline.energy.fill import fill_anomalies
 from solar_pipeline.energy.model import CONSUMPTION_PREFERENCE
+from solar_pipeline.sites import Site
+
+GATEWAY = Site("s", "envoy", "UTC")
 
 
 def test_an_anomaly_is_filled_only_for_the_figure_its_counter_measures(warehouse):
@@ -29,7 +32,7 @@ def test_an_anomaly_is_filled_only_for_the_figure_its_counter_measures(warehouse
                     " measurement, source, wh_lifetime, raw_id) VALUES (?, ?, 's', ?, ?, ?, 0)",
                     [at, at, measurement, source, value],
                 )
-        found = envoy_intervals(conn, t0, t0 + timedelta(hours=1))
+        found = envoy_intervals(conn, GATEWAY, t0, t0 + timedelta(hours=1))
     wrap = [(f, i) for f, i in found if "counter_wrap" in i.flags]
     assert [f for f, _ in wrap] == ["produced_wh"]
     consumed = fill_anomalies(
@@ -37,3 +40,13 @@ def test_an_anomaly_is_filled_only_for_the_figure_its_counter_measures(warehouse
     )
     assert all(i.source == "envoy_meter" for i in consumed)
     assert [i.consumed_wh for i in consumed] == [100.0, 100.0, 100.0]
+
+
+def test_the_enphase_providers_rank_sources_as_the_energy_model_prefers_them():
+    from solar_pipeline.assets.provider import preference
+    from solar_pipeline.assets.registry import PROVIDERS
+    from solar_pipeline.energy.model import PRODUCTION_PREFERENCE
+
+    both = [PROVIDERS["enphase"], PROVIDERS["envoy"]]
+    assert preference(both, "produced_wh") == PRODUCTION_PREFERENCE
+    assert preference(both, "imported_wh") == CONSUMPTION_PREFERENCE

@@ -90,6 +90,9 @@ def test_a_pasted_secret_is_refused_without_being_echoed(sites_file):
         ("- {site_id: 'a b', vendor: sma}", "site_id 'a b'"),
         ("- {site_id: a, vendor: sma, password: x}", "unknown keys"),
         ("- {site_id: a, vendor: sma}\n  - {site_id: a, vendor: sma}", "appears twice"),
+        ("- {site_id: a, vendor: envoy}\n  - {site_id: a, vendor: sma}", "appears twice"),
+        ("- {site_id: a, vendor: envoy}\n  - {site_id: b, vendor: envoy}", "one per deployment"),
+        ("- {site_id: a, vendor: enphase, timezone: Asia/Tokyo}", "set SOLAR_TIMEZONE=Asia/Tokyo"),
     ],
 )
 def test_mistakes_name_the_site_and_what_to_fix(sites_file, entry, message):
@@ -123,3 +126,15 @@ def test_single_site_variables_are_a_fleet_of_one(monkeypatch):
     assert only.site_id == "envoy:202241095486"
     monkeypatch.delenv("ENVOY_URL")
     assert load_sites(Settings.from_env()) == []
+
+
+def test_an_enphase_system_and_its_gateway_may_share_a_site(sites_file, monkeypatch):
+    monkeypatch.setenv("SOLAR_TIMEZONE", "Europe/Amsterdam")
+    sites_file(
+        """
+        sites:
+          - {site_id: home, vendor: enphase, timezone: Europe/Amsterdam}
+          - {site_id: home, vendor: envoy, timezone: Europe/Amsterdam}
+        """
+    )
+    assert [s.vendor for s in load_sites()] == ["enphase", "envoy"]

@@ -5,17 +5,14 @@ import dagster as dg
 import pandas as pd
 
 from solar_pipeline.assets.common import daily_duckdb_asset
-from solar_pipeline.assets.energy.load import site_id
-from solar_pipeline.constants import (
-    ENERGY_DAILY,
-    ENERGY_GROUP,
-    ENERGY_INTERVALS,
-    ENPHASE_DAILY_ENERGY,
-)
+from solar_pipeline.assets.energy.fleet import EnergySite, energy_sites
+from solar_pipeline.assets.provider import preference
+from solar_pipeline.assets.registry import PROVIDERS
+from solar_pipeline.assets.sites import each_site, site_metadata
+from solar_pipeline.constants import ENERGY_DAILY, ENERGY_GROUP, ENERGY_INTERVALS
 from solar_pipeline.energy.fill import ANOMALIES
 from solar_pipeline.energy.model import (
-    CONSUMPTION_PREFERENCE,
-    PRODUCTION_PREFERENCE,
+    FIGURES,
     Interval,
     daily_figure,
     local_day_bounds,
@@ -23,9 +20,9 @@ from solar_pipeline.energy.model import (
     self_consumed,
     split_by_day,
 )
-from solar_pipeline.partitions import DAILY
 from solar_pipeline.resources import DuckDBWarehouse
 from solar_pipeline.settings import Settings, env
+from solar_pipeline.sites import Site
 from solar_pipeline.warehouse import replace_rows
 
 COMPLETENESS_CHECK = "days_complete"
@@ -60,18 +57,18 @@ def _by_day(ivs: list[Interval], tz: str) -> dict[date, list[Interval]]:
     return days
 
 
-def _day_row(site: str, day: date, tz: str, ivs: list[Interval], lifetime: float | None) -> dict:
-    produced = daily_figure(
-        ivs,
-        day,
-        tz,
-        "produced_wh",
-        PRODUCTION_PREFERENCE,
-        {"enphase_lifetime": lifetime} if lifetime is not None else None,
-    )
-    consumed = daily_figure(ivs, day, tz, "consumed_wh", CONSUMPTION_PREFERENCE)
-    imported = daily_figure(ivs, day, tz, "imported_wh", CONSUMPTION_PREFERENCE)
-    exported = daily_figure(ivs, day, tz, "exported_wh", CONSUMPTION_PREFERENCE)
+def _day_row(
+    site: str,
+    day: date,
+    tz: str,
+    ivs: list[Interval],
+    totals: dict[str, float],
+    prefs: dict[str, tuple[str, ...]],
+) -> dict:
+    produced = daily_figure(ivs, day, tz, "produced_wh", prefs["produced_wh"], totals or None)
+    consumed = daily_figure(ivs, day, tz, "consumed_wh", prefs["consumed_wh"])
+    imported = daily_figure(ivs, day, tz, "imported_wh", prefs["imported_wh"])
+    exported = daily_figure(ivs, day, tz, "exported_wh", prefs["exported_wh"])
     start, end = local_day_bounds(day, tz)
     anomalies = [i for i in ivs if start < i.end_at <= end and any(f in ANOMALIES for f in i.flags)]
     return {
@@ -107,7 +104,11 @@ def _reconcile(ivs: list[Interval], day: date, tz: str) -> tuple[float, float] |
 
 @dg.asset(
     key=ENERGY_DAILY,
-    deps=[ENERGY_INTERVALS, ENPHASE_DAILY_ENERGY],
+    # The vendors' own daily totals stand in for days no interval source covers.
+    deps=[
+        ENERGY_INTERVALS,
+        *dict.fromkeys(k for p in PROVIDERS.values() if p.daily_totals for k in p.deps),
+    ],
     **daily_duckdb_asset(ENERGY_GROUP),
     check_specs=[
         dg.AssetCheckSpec(COMPLETENESS_CHECK, asset=ENERGY_DAILY),
@@ -122,51 +123,69 @@ def daily_energy(
 
     Built from energy.intervals: intervals that straddle local midnight are split in proportion
     (for a lifetime counter, linear interpolation to the boundary), DST days are 23 or 25 hours.
-    Each figure takes the first source in preference order that covers at least 95 % of the day:
-    local CT meter (`envoy_meter`), cloud meter, cloud micro, local inverters; Enphase's own
-    daily total (`enphase_lifetime`) when none does. `coverage` is the share of the day the
-    chosen source covered; `status` is complete (>= 95 %), partial, or estimated (energy spread
-    over an outage, or a daily total). Self-consumption needs export data: NULL without it,
-    never a made-up zero.
+    Each site's days are its own local days. Each figure takes the first of the site's sources,
+    in trust order, that covers at least 95 % of the day: local meters (`envoy_meter`,
+    `fronius_meter`), cloud meters (`enphase_meter`, `solaredge_details`), cloud series
+    (`enphase_micro`, `sma_pv`), local inverter counters (`envoy_inverters`, `fronius_etotal`);
+    the vendor's own daily total (`enphase_lifetime`, `solaredge_energy`, ...) when none does.
+    `coverage` is the share of the day the chosen source covered; `status` is complete
+    (>= 95 %), partial, or estimated (energy spread over an outage, or a daily total).
+    Self-consumption needs export data: NULL without it, never a made-up zero.
     """
-    w = context.partition_time_window
-    tz = DAILY.timezone
-    keys = context.partition_keys
+    days = [date.fromisoformat(k) for k in context.partition_keys]
     with warehouse.connect() as conn:
-        site = site_id(conn, Settings.from_env().site_id)
-        rows = []
-        if site is not None:
-            ivs = _intervals(conn, site, w.start, w.end)
-            lifetime = dict(
-                conn.execute(
-                    "SELECT day, produced_wh FROM enphase.daily_energy WHERE day BETWEEN ? AND ?",
-                    [date.fromisoformat(keys[0]), date.fromisoformat(keys[-1])],
-                ).fetchall()
-            )
-            by_day = _by_day(ivs, tz)
-            days = [date.fromisoformat(k) for k in keys]
-            rows = [_day_row(site, d, tz, by_day.get(d, []), lifetime.get(d)) for d in days]
-            frame = pd.DataFrame(rows).drop(columns=["_anomaly_sources", "_reconcile"])
-            replace_rows(
-                conn,
-                "energy.daily_energy",
-                frame,
-                "site_id = ? AND day BETWEEN ? AND ?",
-                [site, date.fromisoformat(keys[0]), date.fromisoformat(keys[-1])],
-            )
+        fleet = {s.site_id: s for s in energy_sites(conn, Settings.from_env())}
+
+    def work(site: Site) -> list[dict]:
+        return _site_days(warehouse, fleet[site.site_id], days)
+
+    outcomes = each_site(context, warehouse, [s.site for s in fleet.values()], work)
+    rows = [r for o in outcomes for r in o.result or []]
+    recent = None
+    if rows:
+        with warehouse.connect() as conn:
             recent = conn.execute(
                 """
-                SELECT day, round(produced_wh / 1000, 2) AS produced_kwh,
+                SELECT site_id, day, round(produced_wh / 1000, 2) AS produced_kwh,
                        round(consumed_wh / 1000, 2) AS consumed_kwh, produced_source, status,
                        round(coverage * 100, 1) AS coverage_pct
-                FROM energy.daily_energy WHERE site_id = ? ORDER BY day DESC LIMIT 14
-                """,
-                [site],
+                FROM energy.daily_energy ORDER BY day DESC, site_id LIMIT 14
+                """
             ).df()
-    return _result(rows, recent if rows else None)
+    return _result(rows, recent, site_metadata(outcomes))
 
 
-def _result(rows: list[dict], recent: pd.DataFrame | None) -> dg.MaterializeResult:
+def _site_days(warehouse: DuckDBWarehouse, site: EnergySite, days: list[date]) -> list[dict]:
+    """One row per local day of the site, in the site's zone, written in place of the days."""
+    tz = site.timezone
+    start, end = site.window(days)
+    providers = [p for _, p in site.providers()]
+    prefs = {f: preference(providers, f) for f in FIGURES}
+    with warehouse.connect() as conn:
+        ivs = _intervals(conn, site.site_id, start, end)
+        totals: dict[date, dict[str, float]] = {}
+        for member, provider in site.providers():
+            if provider.daily_totals is not None:
+                for day, figures in provider.daily_totals(conn, member, days[0], days[-1]).items():
+                    totals.setdefault(day, {}).update(figures)
+        by_day = _by_day(ivs, tz)
+        rows = [
+            _day_row(site.site_id, d, tz, by_day.get(d, []), totals.get(d, {}), prefs) for d in days
+        ]
+        frame = pd.DataFrame(rows).drop(columns=["_anomaly_sources", "_reconcile"])
+        replace_rows(
+            conn,
+            "energy.daily_energy",
+            frame,
+            "site_id = ? AND day BETWEEN ? AND ?",
+            [site.site_id, days[0], days[-1]],
+        )
+    return rows
+
+
+def _result(
+    rows: list[dict], recent: pd.DataFrame | None, sites: dict[str, object]
+) -> dg.MaterializeResult:
     def total(key: str) -> float:
         return sum(r[key] or 0.0 for r in rows)
 
@@ -199,6 +218,7 @@ def _result(rows: list[dict], recent: pd.DataFrame | None) -> dg.MaterializeResu
         "coverage_pct": round(sum(r["coverage"] for r in rows) / len(rows) * 100, 1)
         if rows
         else 0.0,
+        **sites,
     }
     if recent is not None:
         metadata["last_14_days"] = dg.MetadataValue.md(recent.to_markdown(index=False))

@@ -6,14 +6,13 @@ import dagster as dg
 import pandas as pd
 
 from solar_pipeline.assets.common import daily_duckdb_asset
-from solar_pipeline.assets.energy.load import site_id
+from solar_pipeline.assets.energy.fleet import energy_sites
 from solar_pipeline.constants import (
     ENERGY_DAILY_INVERTER,
     ENERGY_GROUP,
     ENVOY_INVERTER_READINGS,
 )
 from solar_pipeline.energy.model import inverter_daily
-from solar_pipeline.partitions import DAILY
 from solar_pipeline.resources import DuckDBWarehouse
 from solar_pipeline.settings import Settings
 from solar_pipeline.warehouse import replace_rows
@@ -53,10 +52,13 @@ def daily_inverter_energy(
     panel shows instead of disappearing. Labels from ENVOY_INVERTER_TAGS become columns.
     """
     w = context.partition_time_window
-    tz = DAILY.timezone
     keys = [date.fromisoformat(k) for k in context.partition_keys]
     with warehouse.connect() as conn:
-        site = site_id(conn, Settings.from_env().site_id)
+        # Per-inverter reports come from the one gateway of the deployment (in SOLAR_TIMEZONE,
+        # see sites.py); other vendors' inverters are not broken out yet.
+        gateway = [s for s in energy_sites(conn, Settings.from_env()) if "envoy" in s.site.vendor]
+        site = gateway[0].site_id if gateway else None
+        tz = gateway[0].timezone if gateway else Settings.from_env().timezone
         known = [
             r[0]
             for r in conn.execute(

@@ -1,0 +1,22 @@
+"""Every vendor the pipeline collects, one line each.
+
+A vendor is a folder under `solar_pipeline/sources/`, a DDL file, and one asset module (or
+package) exporting `assets` and `PROVIDER`; the line below is the only shared edit it needs.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from solar_pipeline.assets import enphase, envoy
+from solar_pipeline.assets.provider import Provider
+
+VENDOR_MODULES: tuple[ModuleType, ...] = (
+    enphase,
+    envoy,
+)
+
+PROVIDERS: dict[str, Provider] = {m.PROVIDER.vendor: m.PROVIDER for m in VENDOR_MODULES}
+VENDOR_ASSETS = [a for m in VENDOR_MODULES for a in m.assets]
+# What energy.intervals reads: every vendor's typed tables.
+INTERVAL_DEPS = [key for p in PROVIDERS.values() for key in p.deps]
