@@ -5,7 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from solar_pipeline import automation, sensors
-from solar_pipeline.assets import energy, enphase, envoy, maintenance
+from solar_pipeline.assets import energy, maintenance
+from solar_pipeline.assets.registry import VENDOR_ASSETS
 from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource, EnvoyResource
 from solar_pipeline.settings import EnvoySettings, Settings
 
@@ -41,7 +42,7 @@ def build_envoy_resource(settings: Settings, envoy: EnvoySettings) -> EnvoyResou
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=[*enphase.assets, *envoy.assets, *energy.assets, *maintenance.assets],
+        assets=[*VENDOR_ASSETS, *energy.assets, *maintenance.assets],
         jobs=[*automation.jobs, sensors.gap_fill_job],
         schedules=automation.schedules,
         sensors=[sensors.energy_gap_fill],

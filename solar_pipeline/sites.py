@@ -38,6 +38,8 @@ from solar_pipeline.settings import InvalidSettingError, MissingSettingError, Se
 
 VENDORS = ("enphase", "envoy", "solaredge", "sma", "goodwe", "fronius")
 ONE_PER_DEPLOYMENT = ("enphase", "envoy")
+# Vendors whose tables carry a site_id, any number of sites each (warehouse/ddl template).
+FLEET_VENDORS = tuple(v for v in VENDORS if v not in ONE_PER_DEPLOYMENT)
 # A credential reference is a variable name (or a secrets-file key) in UPPER_SNAKE_CASE with at
 # least one underscore: a pasted secret (API keys are often 32 upper-case letters and digits)
 # is refused instead of being kept in the sites file.

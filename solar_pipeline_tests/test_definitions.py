@@ -8,6 +8,7 @@ from solar_pipeline.definitions import build_resources, defs
 from solar_pipeline.settings import InvalidSettingError, Settings
 from solar_pipeline_tests.helpers import dagster_cli
 
+REGISTERED_FLEET = ("solaredge", "fronius", "goodwe")
 CONTRACT = {
     "raw/enphase_responses",
     "enphase/system_summary",
@@ -26,6 +27,8 @@ CONTRACT = {
     "energy/monthly_energy",
     "exports/parquet",
     "raw/archive",
+    *(f"raw/{vendor}_responses" for vendor in REGISTERED_FLEET),
+    *(f"{vendor}/intervals" for vendor in REGISTERED_FLEET),
 }
 
 
@@ -39,6 +42,8 @@ def test_definitions_load_with_the_contract_asset_keys():
         "enphase_daily_completion",
         "envoy_poll",
         "energy_refresh",
+        "fleet_tick",
+        "fleet_daily_completion",
         "parquet_export_nightly",
         "raw_archive_nightly",
         "run_retention_nightly",

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from solar_pipeline.assets import enphase, envoy
+from solar_pipeline.assets import enphase, envoy, fronius, goodwe, solaredge
 from solar_pipeline.assets.provider import Provider
 
 VENDOR_MODULES: tuple[ModuleType, ...] = (
     enphase,
     envoy,
+    solaredge,
+    fronius,
+    goodwe,
 )
 
 PROVIDERS: dict[str, Provider] = {m.PROVIDER.vendor: m.PROVIDER for m in VENDOR_MODULES}

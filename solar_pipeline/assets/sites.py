@@ -26,9 +26,12 @@ def each_site(
     warehouse: DuckDBWarehouse,
     sites: list[Site],
     work: Callable[[Site], T],
+    fail_if_all_fail: bool = True,
 ) -> list[SiteOutcome[T]]:
     """`work(site)` for every site; each outcome is recorded per site and asset. The step fails
-    only when every site failed: then nothing was collected, and the run must say so."""
+    only when every site failed (then nothing was made, and the run must say so), unless
+    `fail_if_all_fail` is off: a vendor's fetch, whose failure would otherwise skip the energy
+    steps of every other vendor's sites in the same run, reports through a check instead."""
     asset = context.asset_key.to_user_string()
     outcomes: list[SiteOutcome[T]] = []
     for site in sites:
@@ -45,7 +48,7 @@ def each_site(
             )
         outcomes.append(outcome)
     failed = [o for o in outcomes if o.error]
-    if outcomes and len(failed) == len(outcomes):
+    if fail_if_all_fail and outcomes and len(failed) == len(outcomes):
         raise dg.Failure(
             description=f"every site failed ({len(failed)}); see ops.site_status",
             metadata={o.site.site_id: o.error or "" for o in failed},
@@ -61,3 +64,15 @@ def site_metadata(outcomes: list[SiteOutcome]) -> dict[str, object]:
             {o.site.site_id: o.error for o in outcomes if o.error}
         ),
     }
+
+
+def sites_check(name: str, outcomes: list[SiteOutcome]) -> dg.AssetCheckResult:
+    """Failed unless every site's work succeeded; the errors name what to fix."""
+    failed = {o.site.site_id: o.error for o in outcomes if o.error}
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="every site answered (see ops.site_status for the history)",
+        metadata={"failed_sites": dg.MetadataValue.json(failed)},
+    )

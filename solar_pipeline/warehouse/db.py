@@ -22,6 +22,7 @@ import duckdb
 import pandas as pd
 
 from solar_pipeline.settings import InvalidSettingError
+from solar_pipeline.sites import FLEET_VENDORS
 from solar_pipeline.sources.files import private_dir
 
 log = logging.getLogger(__name__)
@@ -33,16 +34,14 @@ LOCK_WAIT_S = 60.0
 
 
 def _ddl_statements() -> list[str]:
-    # One .sql file per schema (ops, raw, then one per source): a new vendor adds a file.
-    files = sorted(
-        (
-            f
-            for f in resources.files("solar_pipeline.warehouse.ddl").iterdir()
-            if f.name.endswith(".sql")
-        ),
-        key=lambda f: f.name,
-    )
-    return [f.read_text() for f in files]
+    # One .sql file per schema (ops, raw, then the Enphase sources and energy); the fleet
+    # vendors' tables share one shape, created from a template per vendor of sites.VENDORS.
+    ddl = resources.files("solar_pipeline.warehouse.ddl")
+    files = sorted((f for f in ddl.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+    template = ddl.joinpath("fleet_vendor.sql.template").read_text()
+    return [f.read_text() for f in files] + [
+        template.replace("{vendor}", vendor) for vendor in FLEET_VENDORS
+    ]
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:

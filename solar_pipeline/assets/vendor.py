@@ -1,0 +1,231 @@
+"""The two assets every fleet vendor (SolarEdge, SMA, GoodWe, Fronius) has, built from a
+`VendorSource` that says only how to fetch a site's days and how to read one answer.
+
+`raw/<vendor>_responses` fetches each site's own local days and keeps every answer verbatim,
+errors included; `<vendor>/intervals` reads them back into `<vendor>.intervals` and
+`<vendor>.daily_energy`. Both loop over the vendor's sites in SOLAR_SITES; a failing site is
+recorded in ops.site_status and does not fail the others.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the context annotation at runtime.
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import duckdb
+
+from solar_pipeline.assets.common import daily_duckdb_asset
+from solar_pipeline.assets.provider import Provider
+from solar_pipeline.assets.sites import each_site, site_metadata, sites_check
+from solar_pipeline.energy.model import FIGURES, Interval, counter_intervals, local_day_bounds
+from solar_pipeline.resources import DuckDBWarehouse
+from solar_pipeline.sites import Site, load_sites
+from solar_pipeline.warehouse.vendor_tables import (
+    Answer,
+    RawRow,
+    flag_problems,
+    raw_rows,
+    replace_site_energy,
+    requests_since,
+    site_daily_totals,
+    site_intervals,
+    store_answers,
+)
+
+# Without a known array size, a counter step above what a 50 kW connection can move is a
+# glitch; real production is never flagged by it.
+DEFAULT_MAX_POWER_W = 50_000.0
+PARSE_CHECK = "answers_parse"
+FETCH_CHECK = "every_site_answered"
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """One site's fetch of its local days first..last: each answer goes to `record` as it
+    arrives, and `requests_since` counts the site's metered requests in the ledger."""
+
+    site: Site
+    first: date
+    last: date
+    record: Callable[[Answer], None]
+    requests_since: Callable[[datetime], int]
+
+
+@dataclass
+class Parsed:
+    intervals: list[Interval] = field(default_factory=list)  # one or several figures each
+    daily_wh: dict[date, float] = field(default_factory=dict)  # the vendor's production total
+    readings: list[tuple[str, str, datetime, float]] = field(default_factory=list)
+    # (source, figure, at, lifetime Wh counter): intervals come from consecutive readings
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class VendorSource:
+    vendor: str
+    group: str
+    fetch: Callable[[Fetch], None]
+    parse: Callable[[Site, RawRow], Parsed]
+    production: Mapping[str, int]
+    grid: Mapping[str, int] = field(default_factory=dict)
+    daily_source: str | None = None
+    # The request ledger's api name for a metered key (its budget counts every process's use).
+    ledger_api: Callable[[Site], str] | None = None
+    max_power_w: float = DEFAULT_MAX_POWER_W
+
+
+def vendor_sites(vendor: str) -> list[Site]:
+    return [s for s in load_sites() if s.vendor == vendor]
+
+
+def _days(context: dg.AssetExecutionContext) -> list[date]:
+    return [date.fromisoformat(k) for k in context.partition_keys]
+
+
+def _window(site: Site, days: list[date]) -> tuple[datetime, datetime]:
+    return local_day_bounds(days[0], site.timezone)[0], local_day_bounds(days[-1], site.timezone)[1]
+
+
+def build_vendor(
+    source: VendorSource, raw_doc: str, intervals_doc: str
+) -> tuple[list[dg.AssetsDefinition], Provider]:
+    vendor = source.vendor
+    raw_key = dg.AssetKey(["raw", f"{vendor}_responses"])
+    typed_key = dg.AssetKey([vendor, "intervals"])
+
+    @dg.asset(
+        key=raw_key,
+        description=raw_doc,
+        check_specs=[dg.AssetCheckSpec(FETCH_CHECK, asset=raw_key)],
+        **daily_duckdb_asset(source.group),
+    )
+    def raw_asset(
+        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse
+    ) -> dg.MaterializeResult:
+        days = _days(context)
+
+        def work(site: Site) -> int:
+            answers: list[Answer] = []
+            api = source.ledger_api(site) if source.ledger_api else None
+
+            def since(at: datetime) -> int:
+                with warehouse.connect() as conn:
+                    stored = requests_since(conn, api, at) if api else 0
+                return stored + sum(1 for a in answers if a.fetched_at >= at.timestamp())
+
+            try:
+                source.fetch(Fetch(site, days[0], days[-1], answers.append, since))
+            finally:
+                # Also the answers of a failed fetch: an error page is evidence, kept verbatim.
+                with warehouse.connect() as conn:
+                    store_answers(conn, vendor, site.site_id, answers, api, context.run_id)
+            return len(answers)
+
+        outcomes = each_site(context, warehouse, vendor_sites(vendor), work, fail_if_all_fail=False)
+        return dg.MaterializeResult(
+            metadata={
+                "answers": sum(o.result or 0 for o in outcomes),
+                **site_metadata(outcomes),
+            },
+            check_results=[sites_check(FETCH_CHECK, outcomes)],
+        )
+
+    @dg.asset(
+        key=typed_key,
+        deps=[raw_key],
+        description=intervals_doc,
+        check_specs=[dg.AssetCheckSpec(PARSE_CHECK, asset=typed_key)],
+        **daily_duckdb_asset(source.group),
+    )
+    def typed_asset(
+        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse
+    ) -> dg.MaterializeResult:
+        days = _days(context)
+
+        def work(site: Site) -> dict[str, int]:
+            start, end = _window(site, days)
+            with warehouse.connect() as conn:
+                rows = raw_rows(conn, vendor, site.site_id, days[0], days[-1], start, end)
+                return _parse_site(conn, source, site, rows, days, start, end)
+
+        outcomes = each_site(context, warehouse, vendor_sites(vendor), work)
+        problems = {o.site.site_id: o.result["problems"] for o in outcomes if o.result}
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": sum(o.result["rows"] for o in outcomes if o.result),
+                **site_metadata(outcomes),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=PARSE_CHECK,
+                    passed=not any(problems.values()),
+                    severity=dg.AssetCheckSeverity.WARN,
+                    description="answers that could not be read (kept raw, see parse_error)",
+                    metadata={"unreadable_answers": dg.MetadataValue.json(problems)},
+                )
+            ],
+        )
+
+    provider = Provider(
+        vendor=vendor,
+        deps=(typed_key,),
+        intervals=lambda conn, site, start, end: site_intervals(
+            conn, vendor, site.site_id, start, end
+        ),
+        production=source.production,
+        grid=source.grid,
+        daily_totals=(
+            (lambda conn, site, a, b: site_daily_totals(conn, vendor, site.site_id, a, b))
+            if source.daily_source
+            else None
+        ),
+    )
+    return [raw_asset, typed_asset], provider
+
+
+def _parse_site(
+    conn: duckdb.DuckDBPyConnection,
+    source: VendorSource,
+    site: Site,
+    rows: list[RawRow],
+    days: list[date],
+    start: datetime,
+    end: datetime,
+) -> dict[str, int]:
+    # Later answers about the same span replace earlier ones (a day refreshed every tick).
+    latest: dict[tuple, tuple[str, Interval, int]] = {}
+    daily: dict[date, tuple[str, float, int]] = {}
+    readings: dict[tuple[str, str], dict[datetime, tuple[float, int]]] = {}
+    problems: dict[int, str] = {}
+    for row in rows:
+        try:
+            parsed = source.parse(site, row)
+        except Exception as exc:  # a malformed answer is flagged, never lost or fatal
+            problems[row.id] = f"{type(exc).__name__}: {exc}"
+            continue
+        if parsed.problem:
+            problems[row.id] = parsed.problem
+        for i in parsed.intervals:
+            for figure in FIGURES:
+                value = getattr(i, figure)
+                if value is not None:
+                    one = Interval(i.start_at, i.end_at, i.source, flags=i.flags, **{figure: value})
+                    latest[(i.source, figure, i.start_at, i.end_at)] = (figure, one, row.id)
+        for day, wh in parsed.daily_wh.items():
+            daily[day] = (source.daily_source or source.vendor, wh, row.id)
+        for src, figure, at, value in parsed.readings:
+            readings.setdefault((src, figure), {})[at.astimezone(UTC)] = (value, row.id)
+    for (src, figure), points in readings.items():
+        for i in counter_intervals(
+            [(at, v) for at, (v, _) in points.items()],
+            source=src,
+            figure=figure,
+            max_power_w=source.max_power_w,
+        ):
+            latest[(src, figure, i.start_at, i.end_at)] = (figure, i, points[i.end_at][1])
+    n = replace_site_energy(
+        conn, source.vendor, site.site_id, latest.values(), daily, days[0], days[-1], start, end
+    )
+    flag_problems(conn, source.vendor, problems)
+    return {"rows": n, "problems": len(problems)}
