@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# make demo: the pipeline on the built-in simulator, with the Dagster UI and schedules running.
+# make demo: the pipeline on the built-in simulators (the Enphase home system and its gateway,
+# plus a SolarEdge, a Fronius and a GoodWe site in three other time zones), with the Dagster UI
+# and schedules running.
 # Ctrl-C stops the UI, the daemon and the simulator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +24,7 @@ rm -f "$SOLAR_DATA_DIR/enphase_tokens.json" "$SOLAR_DATA_DIR/envoy_token.json" \
   "$SOLAR_DATA_DIR/envoy_cert_pin.json" "$SOLAR_DATA_DIR/simulator.env"
 
 "$BIN/solar-pipeline" simulate --port "$SIM_PORT" --envoy-port "$ENVOY_PORT" --plan kilowatt \
-  --env-file "$SOLAR_DATA_DIR/simulator.env" &
+  --env-file "$SOLAR_DATA_DIR/simulator.env" --fleet-sites "$SOLAR_DATA_DIR/sites.yaml" &
 SIM_PID=$!
 trap 'kill "$SIM_PID" 2>/dev/null || true' EXIT INT TERM
 for _ in $(seq 100); do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo's pipeline runs, without the UI: a one-run backfill of the cloud assets for the last
-# 7 days and today, one Envoy poll, and the energy tables for the same days. Needs the settings
+# 7 days and today, one Envoy poll, the fleet sites of SOLAR_SITES (if set) for the same days,
+# and the energy tables. Needs the settings
 # of a running simulator (or a real system) in the environment; scripts/demo.sh provides them,
 # and the secrets test runs this same script with recognisable secret values.
 set -euo pipefail
@@ -18,6 +19,14 @@ echo "Backfilling the Enphase cloud assets for $FIRST...$TODAY in one run"
 echo "Polling the simulated Envoy once and parsing what it answered"
 "$BIN/dagster" asset materialize -m solar_pipeline.definitions \
   --select "raw/envoy_responses,envoy/production_readings,envoy/inverter_readings,envoy/meter_readings"
+
+if [ -n "${SOLAR_SITES:-}" ]; then
+  # Each vendor's assets are a group named after it; every site gets its own local days.
+  GROUPS_SELECTION=$("$BIN/python" -c 'from solar_pipeline.sites import FLEET_VENDORS as v; print(" or ".join(f"group:{x}" for x in v))')
+  echo "Fetching the fleet sites of $SOLAR_SITES for $FIRST...$TODAY in one run"
+  "$BIN/dagster" asset materialize -m solar_pipeline.definitions \
+    --select "$GROUPS_SELECTION" --partition-range "$FIRST...$TODAY"
+fi
 
 echo "Building the energy tables for $FIRST...$TODAY"
 "$BIN/dagster" asset materialize -m solar_pipeline.definitions \

@@ -269,6 +269,13 @@ def restore_cmd(from_dir: Path, force: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the ENPHASE_* and ENVOY_* settings that point the pipeline at the simulators.",
 )
+@click.option(
+    "--fleet-sites",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also simulate one site per fleet vendor (SolarEdge, Fronius, GoodWe), each in its "
+    "own time zone, and write the sites file (SOLAR_SITES) that lists them with the home "
+    "system.",
+)
 def simulate(
     host: str,
     port: int,
@@ -279,6 +286,7 @@ def simulate(
     system_id: int,
     lenient: bool,
     env_file: Path | None,
+    fleet_sites: Path | None,
 ) -> None:
     """Run the Enphase cloud and Envoy simulators (real HTTP servers) until Ctrl-C.
 
@@ -314,6 +322,21 @@ def simulate(
             settings_out["ENVOY_CERT_FINGERPRINT"] = gateway.cert_fingerprint
         if gateway.version[:1] >= (7,):
             settings_out["ENVOY_TOKEN"] = gateway.mint_token()
+    fleet = None
+    if fleet_sites:
+        from solar_pipeline.simulator.fleet import FleetSimulators
+
+        fleet = FleetSimulators(host).start()
+        home = {"site_id": "home", "vendor": "enphase", "timezone": settings.timezone}
+        fleet_sites.parent.mkdir(parents=True, exist_ok=True)
+        fleet_sites.write_text(
+            fleet.sites_yaml(
+                [home] + ([{**home, "vendor": "envoy"}] if gateway is not None else [])
+            )
+        )
+        settings_out["SOLAR_SITES"] = str(fleet_sites.resolve())
+        settings_out.update(fleet.settings)
+        click.echo(f"Fleet simulators (SolarEdge, Fronius, GoodWe) listed in {fleet_sites}")
     if env_file:
         env_file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -342,6 +365,8 @@ def simulate(
         sim.stop()
         if gateway is not None:
             gateway.stop()
+        if fleet is not None:
+            fleet.stop()
 
 
 if __name__ == "__main__":
