@@ -1,18 +1,21 @@
-"""The whole demo pipeline (scripts/demo_pipeline.sh, as `make demo` runs it) with recognisable
-secret values, then a failing run after the owner revoked access: no secret may appear in the
-captured output, Dagster's instance (event log, run tags, metadata, compute logs), the data
-directory beside the token stores, or any DuckDB table. The token stores themselves must be
-private: data dir 0700, token files 0600."""
+"""The whole demo pipeline (scripts/demo_pipeline.sh, as `make demo` runs it, with the mixed
+fleet of SOLAR_SITES) with recognisable secret values, then a failing run after the owner
+revoked access: no secret may appear in the captured output, Dagster's instance (event log,
+run tags, metadata, compute logs), the data directory beside the token stores, or any DuckDB
+table. The token stores themselves must be private: data dir 0700, token files 0600."""
 
 from __future__ import annotations
 
 import os
 import stat
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import pytest
 
+from solar_pipeline.simulator.fleet import FleetSimulators
 from solar_pipeline.sources.enphase.tokens import FileTokenStore
 from solar_pipeline_tests.helpers import ROOT
 from solar_pipeline_tests.operations.conftest import cli_env
@@ -37,11 +40,26 @@ def duckdb_text(path: Path) -> str:
         con.close()
 
 
-def test_no_secret_in_outputs_instance_or_tables(stack, tmp_path):
+@pytest.fixture
+def fleet() -> Iterator[FleetSimulators]:
+    """The demo's SolarEdge, Fronius and GoodWe sites, with fresh random key and password."""
+    sims = FleetSimulators().start()
+    try:
+        yield sims
+    finally:
+        sims.stop()
+
+
+def test_no_secret_in_outputs_instance_or_tables(stack, fleet, tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
-    env = cli_env(**stack.env, DAGSTER_HOME=str(home), DEMO_DAYS="2")
+    sites = tmp_path / "sites.yaml"
+    here = {"site_id": "home", "timezone": stack.env["SOLAR_TIMEZONE"]}
+    sites.write_text(fleet.sites_yaml([{**here, "vendor": "enphase"}, {**here, "vendor": "envoy"}]))
+    env = cli_env(
+        **stack.env, **fleet.settings, SOLAR_SITES=str(sites), DAGSTER_HOME=str(home), DEMO_DAYS="2"
+    )
     demo = subprocess.run(
         [str(ROOT / "scripts" / "demo_pipeline.sh")],
         cwd=ROOT,
@@ -67,7 +85,14 @@ def test_no_secret_in_outputs_instance_or_tables(stack, tmp_path):
         **stack.secrets,
         "rotated access token": pair.access_token,
         "rotated refresh token": pair.refresh_token,
+        "SolarEdge key": fleet.settings["SOLAREDGE_COTTAGE_KEY"],
+        "GoodWe password": fleet.settings["GOODWE_FARM_PASSWORD"],
     }
+    goodwe_tokens = [
+        t for sim in fleet.sims if hasattr(sim, "issued_tokens") for t in sim.issued_tokens()
+    ]
+    assert goodwe_tokens  # the fleet step did log in
+    secrets.update({f"GoodWe token {n}": t for n, t in enumerate(goodwe_tokens)})
     assert pair.refresh_token != stack.secrets["ENPHASE_REFRESH_TOKEN"]  # it did rotate
     # The gateway token fetched with ENLIGHTEN_PASSWORD: the JWT's signature is the secret part.
     secrets["envoy token"] = next(
