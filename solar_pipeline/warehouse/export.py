@@ -34,10 +34,11 @@ from typing import Any, Literal
 import duckdb
 from filelock import FileLock
 
+from solar_pipeline.sites import FLEET_VENDORS
 from solar_pipeline.sources.files import write_private_file
 from solar_pipeline.warehouse.db import connect
 
-EXPORT_SCHEMAS = ("enphase", "envoy", "energy")
+EXPORT_SCHEMAS = ("enphase", "envoy", "energy", *FLEET_VENDORS)
 MANIFEST = "manifest.json"
 DATA_FILE = "data.parquet"
 MANIFEST_FORMAT = 1
@@ -288,7 +289,7 @@ def _clear_temp_files(out_dir: Path) -> None:
 
 
 def export_parquet(db_path: str | Path, out_dir: str | Path, timezone: str) -> ExportSummary:
-    """Export every table of the enphase, envoy and energy schemas under `out_dir`.
+    """Export every table of the enphase, envoy, energy and fleet vendor schemas under `out_dir`.
 
     DuckDB is opened read-only, one short connection per table, each in one transaction: a
     table's files are a consistent snapshot, and writers (which wait up to a minute for the
