@@ -188,3 +188,29 @@ def test_a_site_with_a_wrong_key_fails_alone(fleet: Fleet, monkeypatch: pytest.M
         "SELECT list(DISTINCT status) FROM raw.solaredge_responses WHERE site_id = 'cottage'",
     )
     assert statuses and all(s in (401, 403) for s in statuses)
+
+
+def test_the_solaredge_budget_counts_every_run_in_the_shared_ledger(fleet: Fleet):
+    first, last = RANGES[1]
+    assert fleet.run(first, last).success
+    [(spent,)] = query(
+        fleet.warehouse,
+        "SELECT count(*) FROM ops.api_requests WHERE api = 'solaredge:SOLAREDGE_COTTAGE_KEY'",
+    )
+    assert spent == sum(fleet.solaredge.stats.requests.values()) > 0
+    # Other runs (another process, a backfill) used the rest of today's 300.
+    with fleet.warehouse.connect() as conn:
+        conn.execute(
+            "INSERT INTO ops.api_requests SELECT now(), 'solaredge:SOLAREDGE_COTTAGE_KEY', "
+            "'energyDetails', 'data', 200, 1.0, NULL, 'other' FROM range(?)",
+            [300 - spent - 1],
+        )
+    before = sum(fleet.solaredge.stats.requests.values())
+    assert fleet.run(first, last).success
+    assert sum(fleet.solaredge.stats.requests.values()) == before  # nothing was sent
+    [(error,)] = query(
+        fleet.warehouse,
+        "SELECT last_error FROM ops.site_status "
+        "WHERE site_id = 'cottage' AND asset = 'raw/solaredge_responses'",
+    )
+    assert "only 1 of the 300 daily requests" in error and "SOLAREDGE_COTTAGE_KEY" in error
