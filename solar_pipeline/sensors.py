@@ -12,6 +12,7 @@ from datetime import date, timedelta
 import dagster as dg
 import duckdb
 
+from solar_pipeline.assets.energy.fleet import energy_sites
 from solar_pipeline.automation import ENPHASE_PLAN
 from solar_pipeline.constants import (
     ENERGY_GROUP,
@@ -51,15 +52,20 @@ def requests_for(days: int) -> int:
     return days + 2 * weeks + 2  # micro per day, two meters per week, lifetime, devices
 
 
-def _read(path: str, first: date, last: date) -> tuple[dict[date, str], int]:
-    """Day statuses and this month's cloud requests, read-only: a sensor never writes DuckDB,
-    and gives up quietly when a writer holds the file."""
-    con = duckdb.connect(path, read_only=True)
+def _read(settings: Settings, first: date, last: date) -> tuple[dict[date, str], int]:
+    """The Enphase site's day statuses and this month's cloud requests, read-only: a sensor
+    never writes DuckDB, and gives up quietly when a writer holds the file. Other vendors'
+    sites are not the cloud's to fill."""
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
     try:
+        site = next(
+            (s.site_id for s in energy_sites(con, settings) if "enphase" in s.site.vendor), None
+        )
         statuses = dict(
             con.execute(
-                "SELECT day, status FROM energy.daily_energy WHERE day BETWEEN ? AND ?",
-                [first, last],
+                "SELECT day, status FROM energy.daily_energy "
+                "WHERE site_id = ? AND day BETWEEN ? AND ?",
+                [site, first, last],
             ).fetchall()
         )
         used = con.execute(
@@ -87,7 +93,7 @@ def energy_gap_fill(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg
     yesterday = date.fromisoformat(DAILY.get_partition_key_for_timestamp(now)) - timedelta(1)
     first = max(settings.start_date, yesterday - timedelta(days=LOOKBACK_DAYS - 1))
     try:
-        statuses, used = _read(str(settings.duckdb_path), first, yesterday)
+        statuses, used = _read(settings, first, yesterday)
     except duckdb.Error as exc:  # the pipeline is writing, or no database yet
         return dg.SkipReason(f"energy tables not readable now ({type(exc).__name__})")
     requested = json.loads(context.cursor or "{}")

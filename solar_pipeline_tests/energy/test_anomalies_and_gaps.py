@@ -160,6 +160,14 @@ def test_gap_sensor_requests_exactly_the_gaps_and_the_gap_closes(
     statuses = dict(query(warehouse, "SELECT day, status FROM energy.daily_energy"))
     gaps = sorted(d for d, s in statuses.items() if s != "complete")
     assert gaps and set(outage) <= set(gaps)
+    # Another vendor's site with daily totals only (always `estimated`) is not the cloud's gap.
+    with warehouse.connect() as conn:
+        conn.execute(
+            "INSERT INTO energy.daily_energy (site_id, day, produced_wh, status) "
+            "SELECT 'farm', d::DATE, 1000.0, 'estimated' FROM range(?::DATE, ?::DATE, "
+            "INTERVAL 1 DAY) t(d)",
+            [first, today],
+        )
 
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(instance=instance)
@@ -190,7 +198,14 @@ def test_gap_sensor_requests_exactly_the_gaps_and_the_gap_closes(
                 resources={"enphase": enphase, "warehouse": warehouse},
             )
             assert run.success
-    after = dict(query(warehouse, "SELECT day, status FROM energy.daily_energy"))
+    after = dict(
+        query(warehouse, "SELECT day, status FROM energy.daily_energy WHERE site_id <> 'farm'")
+    )
     assert all(after[d] == "complete" for d in gaps), after
-    sources = dict(query(warehouse, "SELECT day, produced_source FROM energy.daily_energy"))
+    sources = dict(
+        query(
+            warehouse,
+            "SELECT day, produced_source FROM energy.daily_energy WHERE site_id <> 'farm'",
+        )
+    )
     assert {sources[d] for d in outage} == {"enphase_meter"}
