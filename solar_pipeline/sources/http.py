@@ -46,6 +46,9 @@ RETRY_STATUSES = (500, 502, 503, 504)
 
 class ObservedRetry(Retry):
     observer: RetryObserver | None = None
+    # urllib3 would retry a 429 carrying Retry-After by itself, sleeping unseen for as long as
+    # the header says (minutes on SMA). A rate limit is the client's to record and judge.
+    RETRY_AFTER_STATUS_CODES = frozenset({413, 503})
 
     def new(self, **kw: Any) -> ObservedRetry:
         retry = super().new(**kw)

@@ -4,6 +4,11 @@ Enphase rotates the refresh token on every refresh and (in the strict reading) i
 old one. So the token pair is a single shared, mutable secret: every refresh happens under a
 cross-process lock, re-reads the store first (another run may already have refreshed), and
 writes the new pair atomically *before* the new access token is used.
+
+The SMA path reuses this module as it is: its 5-minute access tokens need other freshness
+margins (TokenManager's `max_access_age_s` / `min_access_remaining_s`), its refresh tokens have no
+stated lifetime (`refresh_lifetime_s`), and an empty store is filled by a client-credentials
+grant instead of needing the owner (`first_pair`).
 """
 
 from __future__ import annotations
@@ -44,11 +49,17 @@ class TokenPair:
         return f"TokenPair(origin={self.origin!r}, obtained_at={self.obtained_at})"
 
     @classmethod
-    def from_token_response(cls, body: dict, now: int, origin: str) -> TokenPair:
+    def from_token_response(
+        cls,
+        body: dict,
+        now: int,
+        origin: str,
+        refresh_lifetime_s: int = REFRESH_TOKEN_LIFETIME_S,
+    ) -> TokenPair:
         access = str(body["access_token"])
         refresh = str(body["refresh_token"])
         access_exp = jwt_expiry(access) or now + int(body.get("expires_in") or 86400)
-        refresh_exp = jwt_expiry(refresh) or now + REFRESH_TOKEN_LIFETIME_S
+        refresh_exp = jwt_expiry(refresh) or now + refresh_lifetime_s
         return cls(access, refresh, access_exp, refresh_exp, now, origin)
 
     @classmethod
@@ -56,11 +67,16 @@ class TokenPair:
         exp = jwt_expiry(refresh_token) or now + REFRESH_TOKEN_LIFETIME_S
         return cls("", refresh_token, 0, exp, now, "seed")
 
-    def access_is_fresh(self, now: float) -> bool:
+    def access_is_fresh(
+        self,
+        now: float,
+        max_age_s: float = MAX_ACCESS_AGE_S,
+        min_remaining_s: float = MIN_ACCESS_REMAINING_S,
+    ) -> bool:
         return (
             bool(self.access_token)
-            and now - self.obtained_at < MAX_ACCESS_AGE_S
-            and self.access_expires_at - now > MIN_ACCESS_REMAINING_S
+            and now - self.obtained_at < max_age_s
+            and self.access_expires_at - now > min_remaining_s
         )
 
     def status(self, now: float) -> dict[str, float]:
@@ -120,8 +136,8 @@ class FileTokenStore:
             yield
 
 
-def token_store_from_uri(uri: str) -> TokenStore:
-    """`file:<path>` or `k8s:<namespace>/<secret>` (ENPHASE_TOKEN_STORE)."""
+def token_store_from_uri(uri: str, variable: str = "ENPHASE_TOKEN_STORE") -> TokenStore:
+    """`file:<path>` or `k8s:<namespace>/<secret>`, from the setting named `variable`."""
     kind, _, rest = uri.partition(":")
     if kind == "file" and rest:
         return FileTokenStore(rest)
@@ -131,8 +147,7 @@ def token_store_from_uri(uri: str) -> TokenStore:
         namespace, _, name = rest.partition("/")
         return K8sSecretTokenStore(namespace, name)
     raise ValueError(
-        f"ENPHASE_TOKEN_STORE={uri!r} is not understood: "
-        "use file:<path> or k8s:<namespace>/<secret>"
+        f"{variable}={uri!r} is not understood: use file:<path> or k8s:<namespace>/<secret>"
     )
 
 
@@ -141,18 +156,33 @@ class Refresher(Protocol):
 
 
 class TokenManager:
-    """Hands out a usable access token, refreshing at most once per need across processes."""
+    """Hands out a usable access token, refreshing at most once per need across processes.
+
+    `first_pair`, when given, fills an empty store (under the lock) instead of failing: right
+    for an API whose app credentials alone get a token (SMA), wrong for Enphase, whose first
+    pair needs the owner's consent in a browser.
+    """
 
     def __init__(
         self,
         store: TokenStore,
         oauth: Refresher,
         clock: Callable[[], float] = time.time,
+        *,
+        max_access_age_s: float = MAX_ACCESS_AGE_S,
+        min_access_remaining_s: float = MIN_ACCESS_REMAINING_S,
+        first_pair: Callable[[], TokenPair] | None = None,
     ) -> None:
         self.store = store
         self.oauth = oauth
         self.clock = clock
+        self.max_access_age_s = max_access_age_s
+        self.min_access_remaining_s = min_access_remaining_s
+        self.first_pair = first_pair
         self._pair: TokenPair | None = None
+
+    def _fresh(self, pair: TokenPair, now: float) -> bool:
+        return pair.access_is_fresh(now, self.max_access_age_s, self.min_access_remaining_s)
 
     def seed_if_empty(self, refresh_token: str | None) -> bool:
         """Write ENPHASE_REFRESH_TOKEN to an empty store; ignored once the store holds a pair."""
@@ -169,7 +199,7 @@ class TokenManager:
 
     def access_token(self) -> str:
         pair = self._pair or self.store.read()
-        if pair is not None and pair.access_is_fresh(self.clock()):
+        if pair is not None and self._fresh(pair, self.clock()):
             self._pair = pair
             return pair.access_token
         return self._refresh(rejected=None)
@@ -181,13 +211,18 @@ class TokenManager:
     def _refresh(self, rejected: str | None) -> str:
         with self.store.lock():
             pair = self.store.read()
+            if pair is None and self.first_pair is not None:
+                new = self.first_pair()
+                self.store.write(new)
+                self._pair = new
+                return new.access_token
             if pair is None:
                 raise ReauthorizationRequired(
                     f"the token store {self.store.describe()} is empty and "
                     "ENPHASE_REFRESH_TOKEN is not set"
                 )
             now = self.clock()
-            if rejected is None and pair.access_is_fresh(now):
+            if rejected is None and self._fresh(pair, now):
                 self._pair = pair  # another process refreshed while we waited for the lock
                 return pair.access_token
             # After a 401: if the store already holds another live token, someone else
