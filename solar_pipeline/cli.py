@@ -85,6 +85,36 @@ def token_status() -> None:
     )
 
 
+@main.command("sma-consent")
+@click.option("--site", "plant_id", required=True, help="The SMA plant id (for messages).")
+@click.option("--email", required=True, help="The plant owner's Sunny Portal e-mail address.")
+@click.option("--wait", is_flag=True, help="Poll until the owner has approved the e-mail.")
+@click.option("--timeout", default=900, show_default=True, type=int, help="Seconds to wait.")
+def sma_consent(plant_id: str, email: str, wait: bool, timeout: int) -> None:
+    """Ask SMA to e-mail the plant owner for consent (or show its state); with --wait, store a
+    token obtained after the owner approved. Needs SMA_CLIENT_ID and SMA_CLIENT_SECRET."""
+    from solar_pipeline.sources.sma import oauth as sma
+    from solar_pipeline.sources.sma.errors import SmaError
+
+    try:
+        client_id = require("SMA_CLIENT_ID", "the SMA application's client id")
+        secret = require("SMA_CLIENT_SECRET", "the SMA application's client secret")
+    except MissingSettingError as exc:
+        raise click.ClickException(str(exc)) from None
+    oauth, tokens = sma.sma_auth(client_id, secret, Settings.from_env().data_dir)
+    consent = sma.SmaConsent(oauth, tokens)
+    try:
+        if wait:
+            status = consent.wait(email, timeout_s=timeout, plant_id=plant_id)
+        else:
+            status = consent.request(email, plant_id)
+    except SmaError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Plant {plant_id}: consent {status.state}. {status.instructions()}")
+    if status.accepted and wait:
+        click.echo(f"Stored a token obtained after the consent in {tokens.store.describe()}.")
+
+
 @main.command("envoy-reparse")
 def envoy_reparse() -> None:
     """Parse the whole raw.envoy_responses table again (after a parser fix), as a Dagster run.
@@ -272,7 +302,7 @@ def restore_cmd(from_dir: Path, force: bool) -> None:
 @click.option(
     "--fleet-sites",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also simulate one site per fleet vendor (SolarEdge, Fronius, GoodWe), each in its "
+    help="Also simulate one site per fleet vendor (SolarEdge, Fronius, GoodWe, SMA), each in its "
     "own time zone, and write the sites file (SOLAR_SITES) that lists them with the home "
     "system.",
 )
@@ -336,7 +366,7 @@ def simulate(
         )
         settings_out["SOLAR_SITES"] = str(fleet_sites.resolve())
         settings_out.update(fleet.settings)
-        click.echo(f"Fleet simulators (SolarEdge, Fronius, GoodWe) listed in {fleet_sites}")
+        click.echo(f"Fleet simulators (SolarEdge, Fronius, GoodWe, SMA) listed in {fleet_sites}")
     if env_file:
         env_file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

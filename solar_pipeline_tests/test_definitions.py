@@ -6,9 +6,10 @@ import pytest
 from solar_pipeline.assets import enphase
 from solar_pipeline.definitions import build_resources, defs
 from solar_pipeline.settings import InvalidSettingError, Settings
+from solar_pipeline.sites import FLEET_VENDORS
 from solar_pipeline_tests.helpers import dagster_cli
 
-REGISTERED_FLEET = ("solaredge", "fronius", "goodwe")
+REGISTERED_FLEET = FLEET_VENDORS
 CONTRACT = {
     "raw/enphase_responses",
     "enphase/system_summary",

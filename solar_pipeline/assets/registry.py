@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from solar_pipeline.assets import enphase, envoy, fronius, goodwe, solaredge
+from solar_pipeline.assets import enphase, envoy, fronius, goodwe, sma, solaredge
 from solar_pipeline.assets.provider import Provider
 
 VENDOR_MODULES: tuple[ModuleType, ...] = (
     enphase,
     envoy,
     solaredge,
+    sma,
     fronius,
     goodwe,
 )

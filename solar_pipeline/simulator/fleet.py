@@ -1,5 +1,6 @@
-"""A mixed fleet for the demo: one simulated site per fleet vendor, each in its own time zone,
-and the sites file plus credentials that point the pipeline at them."""
+"""A mixed fleet for the demo: one simulated site per fleet vendor (SolarEdge, Fronius, GoodWe,
+SMA), each in its own time zone, and the sites file plus credentials that point the pipeline
+at them."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import yaml
 
 from solar_pipeline.simulator.fronius import FroniusSimulator
 from solar_pipeline.simulator.goodwe import SemsSimulator
+from solar_pipeline.simulator.sma import OWNER, SmaSimulator
 from solar_pipeline.simulator.solar_model import SystemSpec
 from solar_pipeline.simulator.solaredge import SolarEdgeSimulator
 
@@ -28,6 +30,7 @@ def _spec(system_id: int, tz: str, size_w: int, name: str) -> SystemSpec:
 COTTAGE = _spec(3179485, "America/Denver", 8200, "Cottage")
 WORKSHOP = _spec(5150002, "Europe/Vienna", 9800, "Workshop")
 FARM = _spec(5150003, "Australia/Sydney", 12000, "Farm")
+BARN = _spec(5150004, "Europe/Berlin", 7400, "Barn")
 FARM_STATION = "7d1c0e6a-2b55-4a0e-9f4e-5a1c2b3d4e5f"
 
 
@@ -44,7 +47,8 @@ class FleetSimulators:
         solaredge = SolarEdgeSimulator([COTTAGE], api_key=_key())
         fronius = FroniusSimulator(WORKSHOP)
         goodwe = SemsSimulator({FARM_STATION: FARM}, password=f"sems-{secrets.token_hex(6)}")
-        for sim in (solaredge, fronius, goodwe):
+        sma = SmaSimulator([BARN], client_secret=f"sma-{secrets.token_hex(12)}")
+        for sim in (solaredge, fronius, goodwe, sma):
             sim.start(self.host, 0)
             self.sims.append(sim)
         self.sites += [
@@ -72,7 +76,22 @@ class FleetSimulators:
                 },
             },
         ]
+        # The owner has already approved the consent e-mail (`solar-pipeline sma-consent`).
+        sma.approve(OWNER)
+        self.sites.append(
+            {
+                "site_id": "barn",
+                "vendor": "sma",
+                "timezone": BARN.timezone,
+                "ids": {"plant_id": BARN.system_id, "api_url": sma.base_url},
+                "credentials": {"client_id": "SMA_CLIENT_ID", "client_secret": "SMA_CLIENT_SECRET"},
+            }
+        )
         self.settings.update(
+            SMA_CLIENT_ID=sma.client_id,
+            SMA_CLIENT_SECRET=sma.client_secret,
+            SMA_TOKEN_URL=sma.token_url,
+            SMA_CONSENT_URL=sma.consent_url,
             SOLAREDGE_COTTAGE_KEY=solaredge.api_key,
             GOODWE_FARM_ACCOUNT=goodwe.account,
             GOODWE_FARM_PASSWORD=goodwe.password,

@@ -22,7 +22,7 @@ from solar_pipeline_tests.operations.conftest import cli_env
 from solar_pipeline_tests.operations.test_postgres_instance import materialize
 
 # Where secrets are meant to live; everything else is searched.
-TOKEN_FILES = {"enphase_tokens.json", "envoy_token.json"}
+TOKEN_FILES = {"enphase_tokens.json", "envoy_token.json", "sma_tokens.json"}
 
 
 def duckdb_text(path: Path) -> str:
@@ -87,7 +87,12 @@ def test_no_secret_in_outputs_instance_or_tables(stack, fleet, tmp_path):
         "rotated refresh token": pair.refresh_token,
         "SolarEdge key": fleet.settings["SOLAREDGE_COTTAGE_KEY"],
         "GoodWe password": fleet.settings["GOODWE_FARM_PASSWORD"],
+        "SMA client secret": fleet.settings["SMA_CLIENT_SECRET"],
     }
+    sma_pair = FileTokenStore(data / "sma_tokens.json").read()
+    secrets["SMA access token"] = sma_pair.access_token
+    if sma_pair.refresh_token:  # SMA may issue none with client credentials
+        secrets["SMA refresh token"] = sma_pair.refresh_token
     goodwe_tokens = [
         t for sim in fleet.sims if hasattr(sim, "issued_tokens") for t in sim.issued_tokens()
     ]

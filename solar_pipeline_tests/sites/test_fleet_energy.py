@@ -1,4 +1,4 @@
-"""A mixed fleet through the real assets: three vendors' simulators, three sites in three time
+"""A mixed fleet through the real assets: four vendors' simulators, four sites in four time
 zones, one daily-partitioned run per range. Each site's daily energy must match its
 simulator's truth for its own local days (DST days included), and a site with a wrong key
 must fail alone, with a status row that says what to fix."""
@@ -12,11 +12,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from solar_pipeline.assets import energy, fronius, goodwe, solaredge
+from solar_pipeline.assets import energy, fronius, goodwe, sma, solaredge
 from solar_pipeline.energy.model import local_day_bounds
 from solar_pipeline.resources import DuckDBWarehouse
 from solar_pipeline.simulator.fronius import FroniusSimulator
 from solar_pipeline.simulator.goodwe import SemsSimulator
+from solar_pipeline.simulator.sma import OWNER, SmaSimulator
 from solar_pipeline.simulator.solar_model import SystemSpec
 from solar_pipeline.simulator.solaredge import SolarEdgeSimulator
 from solar_pipeline_tests.helpers import query
@@ -26,10 +27,20 @@ START = date(2026, 1, 1)
 SE = SystemSpec(system_id=5150001, timezone="America/New_York", operational_date=START)
 FR = SystemSpec(system_id=5150002, timezone="Europe/Amsterdam", operational_date=START)
 GW = SystemSpec(system_id=5150003, timezone="Australia/Adelaide", operational_date=START)
+SM = SystemSpec(system_id=5150004, timezone="America/Los_Angeles", operational_date=START)
 STATION = "7d1c0e6a-2b55-4a0e-9f4e-5a1c2b3d4e5f"
-ASSETS = [*solaredge.assets, *fronius.assets, *goodwe.assets, energy.intervals, energy.daily_energy]
+ASSETS = [
+    *solaredge.assets,
+    *fronius.assets,
+    *goodwe.assets,
+    *sma.assets,
+    energy.intervals,
+    energy.daily_energy,
+]
+SITES = ("cottage", "workshop", "farm", "barn")
+ZONES = dict(zip(SITES, (SE.timezone, FR.timezone, GW.timezone, SM.timezone), strict=True))
 # Each range holds DST days of the sites: Amsterdam's spring (03-29) and Adelaide's autumn
-# (04-05) switch; Amsterdam's autumn (10-25) and New York's (11-01) switch.
+# (04-05) switch; Amsterdam's autumn (10-25), New York's and Los Angeles' (11-01) switch.
 RANGES = [(date(2026, 3, 27), date(2026, 4, 6)), (date(2026, 10, 24), date(2026, 11, 2))]
 
 
@@ -38,6 +49,7 @@ class Fleet:
     solaredge: SolarEdgeSimulator
     fronius: FroniusSimulator
     goodwe: SemsSimulator
+    sma: SmaSimulator
     warehouse: DuckDBWarehouse
 
     def truth(self, site_id: str, day: date) -> float:
@@ -45,6 +57,8 @@ class Fleet:
             return self.solaredge.true_energy(SE.system_id, day)["produced_wh"]
         if site_id == "workshop":
             return self.fronius.truth_wh(day)
+        if site_id == "barn":
+            return self.sma.true_energy(SM.system_id, day)["produced_wh"]
         return self.goodwe.true_energy(STATION, day)["produced_wh"]
 
     def run(self, first: date, last: date) -> dg.ExecuteInProcessResult:
@@ -64,7 +78,9 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fleet]:
     se = SolarEdgeSimulator([SE], clock=lambda: NOW)
     fr = FroniusSimulator(FR)
     gw = SemsSimulator({STATION: GW}, clock=lambda: NOW)
-    with se, fr, gw:
+    sm = SmaSimulator([SM], clock=lambda: NOW)
+    with se, fr, gw, sm:
+        sm.approve(OWNER)  # the owner approved the consent e-mail
         sites = tmp_path / "sites.yaml"
         sites.write_text(
             textwrap.dedent(
@@ -84,6 +100,11 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fleet]:
                     timezone: {GW.timezone}
                     ids: {{station_id: "{STATION}", api_url: "{gw.api_url}"}}
                     credentials: {{account: GOODWE_FARM_ACCOUNT, password: GOODWE_FARM_PASSWORD}}
+                  - site_id: barn
+                    vendor: sma
+                    timezone: {SM.timezone}
+                    ids: {{plant_id: {SM.system_id}, api_url: "{sm.base_url}"}}
+                    credentials: {{client_id: SMA_CLIENT_ID, client_secret: SMA_CLIENT_SECRET}}
                 """
             )
         )
@@ -92,7 +113,12 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fleet]:
         monkeypatch.setenv("SOLAREDGE_COTTAGE_KEY", se.api_key)
         monkeypatch.setenv("GOODWE_FARM_ACCOUNT", gw.account)
         monkeypatch.setenv("GOODWE_FARM_PASSWORD", gw.password)
-        yield Fleet(se, fr, gw, DuckDBWarehouse(path=str(tmp_path / "solar.duckdb")))
+        monkeypatch.setenv("SMA_CLIENT_ID", sm.client_id)
+        monkeypatch.setenv("SMA_CLIENT_SECRET", sm.client_secret)
+        monkeypatch.setenv("SMA_TOKEN_URL", sm.token_url)
+        monkeypatch.setenv("SMA_CONSENT_URL", sm.consent_url)
+        monkeypatch.setenv("SOLAR_DATA_DIR", str(tmp_path))
+        yield Fleet(se, fr, gw, sm, DuckDBWarehouse(path=str(tmp_path / "solar.duckdb")))
 
 
 def test_each_site_daily_energy_matches_truth_in_its_own_zone(fleet: Fleet):
@@ -107,8 +133,8 @@ def test_each_site_daily_energy_matches_truth_in_its_own_zone(fleet: Fleet):
     expected_days = {
         first + timedelta(days=n) for first, last in RANGES for n in range((last - first).days + 1)
     }
-    assert {s for s, _ in got} == {"cottage", "workshop", "farm"}
-    for site in ("cottage", "workshop", "farm"):
+    assert {s for s, _ in got} == set(SITES)
+    for site in SITES:
         assert {d for s, d in got if s == site} == expected_days
         for day in sorted(expected_days):
             wh, source, _status = got[(site, day)]
@@ -117,18 +143,20 @@ def test_each_site_daily_energy_matches_truth_in_its_own_zone(fleet: Fleet):
     assert {got[("cottage", d)][1] for d in expected_days} == {"solaredge_details"}
     assert {got[("workshop", d)][1] for d in expected_days} == {"fronius_archive"}
     assert {got[("farm", d)][1] for d in expected_days} == {"goodwe_daily"}
+    assert {got[("barn", d)][1] for d in expected_days} == {"sma_pv"}
     # The interval sources saw whole local days: 23 and 25 hours of quarters on switch days.
     for site, day, quarters in [
         ("workshop", date(2026, 3, 29), 23 * 12),
         ("workshop", date(2026, 10, 25), 25 * 12),
         ("cottage", date(2026, 11, 1), 25 * 4),
+        ("barn", date(2026, 11, 1), 25 * 12),
     ]:
         assert got[(site, day)][2] == "complete"
         [(n,)] = query(
             fleet.warehouse,
             "SELECT count(*) FROM energy.intervals WHERE site_id = ? AND produced_wh IS NOT NULL"
             " AND end_at > ? AND end_at <= ?",
-            [site, *local_day_bounds(day, {"workshop": FR, "cottage": SE}[site].timezone)],
+            [site, *local_day_bounds(day, ZONES[site])],
         )
         assert n == quarters, (site, day, n)
     # Consumption and grid flows come through where the vendor meters them (SolarEdge here).
@@ -142,7 +170,7 @@ def test_each_site_daily_energy_matches_truth_in_its_own_zone(fleet: Fleet):
     assert abs(imported - truth["imported_wh"]) <= 0.001 * max(truth["imported_wh"], 1)
     assert abs(exported - truth["exported_wh"]) <= 0.001 * max(truth["exported_wh"], 1)
     # Every answer was kept verbatim, tied to its site.
-    for vendor, site in (("solaredge", "cottage"), ("fronius", "workshop"), ("goodwe", "farm")):
+    for vendor, site in zip(("solaredge", "fronius", "goodwe", "sma"), SITES, strict=True):
         [(n, bad)] = query(
             fleet.warehouse,
             f"SELECT count(*), count(parse_error) FROM raw.{vendor}_responses WHERE site_id = ?",
@@ -181,7 +209,7 @@ def test_a_site_with_a_wrong_key_fails_alone(fleet: Fleet, monkeypatch: pytest.M
         fleet.warehouse,
         "SELECT site_id, count(*) FROM energy.daily_energy WHERE produced_wh > 0 GROUP BY 1",
     )
-    assert dict(days) == {"workshop": 11, "farm": 11}
+    assert dict(days) == {"workshop": 11, "farm": 11, "barn": 11}
     # The refused answer itself is evidence, kept raw.
     [(statuses,)] = query(
         fleet.warehouse,
