@@ -1,7 +1,8 @@
 """Every vendor the pipeline collects, one line each.
 
-A vendor is a folder under `solar_pipeline/sources/`, a DDL file, and one asset module (or
-package) exporting `assets` and `PROVIDER`; the line below is the only shared edit it needs.
+A vendor is a folder under `solar_pipeline/sources/` and one asset module exporting `assets`
+and `PROVIDER` (see assets/vendor.py). Its shared edits are its line below and its name in
+`sites.VENDORS`, which lets sites name it and creates its tables from the fleet template.
 """
 
 from __future__ import annotations
