@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo's pipeline runs, without the UI: a one-run backfill of the cloud assets for the last
 # 7 days and today, one Envoy poll, the fleet sites of SOLAR_SITES (if set) for the same days,
-# and the energy tables. Needs the settings
+# the energy tables, and the energy dashboard page. Needs the settings
 # of a running simulator (or a real system) in the environment; scripts/demo.sh provides them,
 # and the secrets test runs this same script with recognisable secret values.
 set -euo pipefail
@@ -32,3 +32,6 @@ echo "Building the energy tables for $FIRST...$TODAY"
 "$BIN/dagster" asset materialize -m solar_pipeline.definitions \
   --select "energy/intervals,energy/daily_energy,energy/daily_inverter_energy,energy/monthly_energy" \
   --partition-range "$FIRST...$TODAY"
+
+echo "Writing the energy dashboard"
+"$BIN/dagster" asset materialize -m solar_pipeline.definitions --select "reports/energy_dashboard"

@@ -15,6 +15,7 @@ from solar_pipeline.constants import (
     RAW_ARCHIVE,
     RAW_ENPHASE_RESPONSES,
     RAW_ENVOY_RESPONSES,
+    REPORTS_GROUP,
 )
 from solar_pipeline.partitions import DAILY
 from solar_pipeline.run_retention import run_retention_job
@@ -229,6 +230,16 @@ def _nightly(
 parquet_export_nightly = _nightly("parquet_export_nightly", "50 0 * * *", parquet_export_job)
 raw_archive_nightly = _nightly("raw_archive_nightly", "15 3 * * *", raw_archive_job)
 run_retention_nightly = _nightly("run_retention_nightly", "45 3 * * *", run_retention_job)
+
+# Declarative automation of the reports (the dashboard refreshes after the energy tables).
+reports_automation = dg.AutomationConditionSensorDefinition(
+    "reports_automation",
+    target=dg.AssetSelection.groups(REPORTS_GROUP),
+    default_status=dg.DefaultSensorStatus.RUNNING
+    if _settings.schedules_running
+    else dg.DefaultSensorStatus.STOPPED,
+    minimum_interval_seconds=60,
+)
 
 schedules = [
     enphase_cloud_tick,

@@ -168,6 +168,36 @@ def export(to_dir: Path | None) -> None:
         click.echo(f"  removed {removed}")
 
 
+@main.command("report")
+@click.option(
+    "--to",
+    "to_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the page (default: $SOLAR_DATA_DIR/reports).",
+)
+@click.option("--open", "open_it", is_flag=True, help="Open the page in the default browser.")
+def report(to_dir: Path | None, open_it: bool) -> None:
+    """Build the energy dashboard now: one self-contained HTML page (works offline)."""
+    import webbrowser
+
+    from solar_pipeline.reports.dashboard import build_dashboard
+    from solar_pipeline.warehouse import connect
+
+    settings = Settings.from_env()
+    if not settings.duckdb_path.exists():
+        raise click.ClickException(
+            f"No database at {settings.duckdb_path} yet: run the pipeline first (make demo), "
+            "or set SOLAR_DATA_DIR / SOLAR_DUCKDB_PATH."
+        )
+    # Read-only: the page never writes, and a running pipeline keeps its writer lock.
+    with connect(settings.duckdb_path, read_only=True) as conn:
+        dash = build_dashboard(conn, settings, to_dir)
+    sites = ", ".join(s.site_id for s in dash.report.sites) or "no site with data yet"
+    click.echo(f"Wrote {dash.html_path} ({dash.page.charts} charts; {sites})")
+    if open_it and not webbrowser.open(dash.html_path.resolve().as_uri()):
+        click.echo("No browser to open it here; open the file above.")
+
+
 @main.command("raw-archive")
 @click.option(
     "--older-than-days",

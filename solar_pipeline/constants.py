@@ -10,6 +10,7 @@ ENPHASE_GROUP = "enphase_cloud"
 ENVOY_GROUP = "envoy_local"
 ENERGY_GROUP = "energy"
 MAINTENANCE_GROUP = "maintenance"
+REPORTS_GROUP = "reports"
 
 RAW_ENPHASE_RESPONSES = dg.AssetKey(["raw", "enphase_responses"])
 ENPHASE_SYSTEM_SUMMARY = dg.AssetKey(["enphase", "system_summary"])
@@ -31,3 +32,5 @@ ENERGY_MONTHLY = dg.AssetKey(["energy", "monthly_energy"])
 
 EXPORTS_PARQUET = dg.AssetKey(["exports", "parquet"])
 RAW_ARCHIVE = dg.AssetKey(["raw", "archive"])
+
+REPORTS_DASHBOARD = dg.AssetKey(["reports", "energy_dashboard"])

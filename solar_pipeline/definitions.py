@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from solar_pipeline import automation, sensors
-from solar_pipeline.assets import energy, maintenance
+from solar_pipeline.assets import energy, maintenance, reports
 from solar_pipeline.assets.registry import VENDOR_ASSETS
 from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource, EnvoyResource
 from solar_pipeline.settings import EnvoySettings, Settings
@@ -42,10 +42,10 @@ def build_envoy_resource(settings: Settings, envoy: EnvoySettings) -> EnvoyResou
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=[*VENDOR_ASSETS, *energy.assets, *maintenance.assets],
+        assets=[*VENDOR_ASSETS, *energy.assets, *maintenance.assets, reports.energy_dashboard],
         jobs=[*automation.jobs, sensors.gap_fill_job],
         schedules=automation.schedules,
-        sensors=[sensors.energy_gap_fill],
+        sensors=[sensors.energy_gap_fill, automation.reports_automation],
         resources=build_resources(Settings.from_env()),
         # DuckDB takes one writer at a time, so steps would queue on the pool anyway; running
         # them in the run's own process saves a Python start-up per step.

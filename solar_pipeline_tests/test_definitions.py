@@ -28,6 +28,7 @@ CONTRACT = {
     "energy/monthly_energy",
     "exports/parquet",
     "raw/archive",
+    "reports/energy_dashboard",
     *(f"raw/{vendor}_responses" for vendor in REGISTERED_FLEET),
     *(f"{vendor}/intervals" for vendor in REGISTERED_FLEET),
 }
@@ -49,7 +50,7 @@ def test_definitions_load_with_the_contract_asset_keys():
         "raw_archive_nightly",
         "run_retention_nightly",
     }
-    assert {s.name for s in d.sensors} == {"energy_gap_fill"}
+    assert {s.name for s in d.sensors} == {"energy_gap_fill", "reports_automation"}
     graph = d.resolve_asset_graph()
     fresh = {
         k.to_user_string()

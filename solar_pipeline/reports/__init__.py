@@ -1,0 +1,1 @@
+"""Reports for owners, generated from the energy tables: the energy dashboard page."""

@@ -1,0 +1,164 @@
+"""The energy dashboard as one self-contained HTML file: Vega, Vega-Lite and vega-embed inlined
+(vl-convert's bundle), every chart's data inlined, no request leaves the page; plus a PNG
+preview rendered without a browser (vl-convert) for the Dagster UI."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+import altair as alt
+import vl_convert as vlc
+
+from solar_pipeline.reports import charts
+from solar_pipeline.reports.data import Report, SiteReport
+from solar_pipeline.sources.files import private_dir
+
+VL_VERSION = alt.SCHEMA_VERSION.lstrip("v").rsplit(".", 1)[0]  # the Vega-Lite Altair writes
+PREVIEW_WIDTH = 640
+
+_CSS = """
+:root { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; }
+body { margin: 0; background: #fafafa; }
+header, section { max-width: 1100px; margin: 0 auto; padding: 12px 16px; }
+h1 { font-size: 1.4rem; margin: 8px 0; } h2 { font-size: 1.15rem; margin: 16px 0 4px; }
+.facts { display: flex; flex-wrap: wrap; gap: 8px 20px; font-size: .95rem; }
+.facts b { font-size: 1.1rem; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 12px; }
+.card { background: #fff; border-radius: 8px; padding: 8px; box-shadow: 0 1px 3px #0002;
+        min-width: 0; }
+.chart { width: 100%; }
+.warn { color: #b71c1c; }
+"""
+
+# vegaEmbed each chart from its JSON; a chart that fails says so on the page (and the console).
+_SCRIPT = """
+document.querySelectorAll("script[type='application/json'][data-chart]").forEach((node) => {
+  const target = document.getElementById(node.dataset.chart);
+  vegaEmbed(target, JSON.parse(node.textContent), {renderer: "svg", actions: false})
+    .then(() => { target.dataset.rendered = "true"; })
+    .catch((err) => { console.error(err); target.textContent = "This chart failed: " + err; });
+});
+"""
+
+
+@dataclass(frozen=True)
+class Page:
+    html: str
+    preview_png: bytes
+    charts: int
+
+
+@cache
+def _bundle() -> str:
+    # Built once per process (about 2 s): the standard bundle puts vegaEmbed on window.
+    return vlc.javascript_bundle(vl_version=VL_VERSION)
+
+
+def _json_script(chart_id: str, spec: dict) -> str:
+    # "</" inside a script element would end it early.
+    text = json.dumps(spec, separators=(",", ":")).replace("</", "<\\/")
+    return f'<script type="application/json" data-chart="{chart_id}">{text}</script>'
+
+
+def _site_charts(site: SiteReport) -> list[tuple[str, alt.TopLevelMixin]]:
+    out = [("Last 30 days", charts.last_30_days(site))]
+    if site.daily["self_consumption_rate"].notna().any():
+        out.append(("Self-consumption", charts.self_consumption(site)))
+    if not site.curve.empty:
+        out.append(("Power", charts.power_curve(site)))
+    if not site.monthly.empty:
+        out.append(("Months", charts.month_vs_last_year(site)))
+    if not site.inverters.empty:
+        out.append(("Inverters", charts.inverter_heatmap(site)))
+    out.append(("Quality", charts.quality_strip(site)))
+    return out
+
+
+def _facts(site: SiteReport) -> str:
+    last = site.daily.tail(1)
+    if last.empty:
+        return "<p>No daily energy yet.</p>"
+    row = last.iloc[0]
+
+    def kwh(value: object) -> str:
+        return "n/a" if value is None or value != value else f"{float(value):.1f} kWh"
+
+    month = site.daily[site.daily["day"].astype(str).str[:7] == str(row["day"])[:7]]
+    rate = row["self_consumption_rate"]
+    return (
+        '<div class="facts">'
+        f"<span>{html.escape(str(row['day'])[:10])}: <b>{kwh(row['produced_kwh'])}</b> produced"
+        f" ({html.escape(str(row['status']))})</span>"
+        f"<span>consumed <b>{kwh(row['consumed_kwh'])}</b></span>"
+        f"<span>self-consumed <b>{'n/a' if rate != rate else f'{rate:.0%}'}</b></span>"
+        f"<span>this month so far <b>{kwh(month['produced_kwh'].sum())}</b></span>"
+        "</div>"
+    )
+
+
+def _token_line(token: dict[str, float] | None) -> str:
+    if not token:
+        return ""
+    days = token.get("refresh_token_expires_in_days", 0.0)
+    cls = ' class="warn"' if days < 7 else ""
+    return (
+        f"<p{cls}>Enphase authorization lapses in {days:.0f} days if the pipeline stops "
+        "refreshing it (run <code>solar-pipeline enphase-auth</code> after that).</p>"
+    )
+
+
+def render(report: Report) -> Page:
+    parts, preview_spec, n = [], None, 0
+    for site in report.sites:
+        cards = []
+        for title, chart in _site_charts(site):
+            n += 1
+            chart_id = f"chart-{n}"
+            spec = chart.to_dict()
+            if preview_spec is None:
+                preview_spec = spec
+            cards.append(
+                f'<div class="card" data-title="{html.escape(title)}">'
+                f'<div class="chart" id="{chart_id}"></div>{_json_script(chart_id, spec)}</div>'
+            )
+        parts.append(
+            f'<section data-site="{html.escape(site.site_id)}">'
+            f"<h2>{html.escape(site.site_id)} <small>({html.escape(site.timezone)})</small></h2>"
+            f'{_facts(site)}<div class="grid">{"".join(cards)}</div></section>'
+        )
+    generated = datetime.fromtimestamp(report.generated_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    page = (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<title>Solar energy dashboard</title>"
+        f"<style>{_CSS}</style><script>{_bundle()}</script></head><body>"
+        f"<header><h1>Solar energy</h1><p>Generated {generated} by solar_pipeline from "
+        "the energy tables.</p>"
+        f"{_token_line(report.token)}</header>"
+        f"{''.join(parts) or '<section><p>No energy data yet.</p></section>'}"
+        f"<script>{_SCRIPT}</script></body></html>"
+    )
+    return Page(page, preview(preview_spec) if preview_spec else b"", n)
+
+
+def preview(spec: dict) -> bytes:
+    """A small PNG of one chart, rendered without a browser."""
+    fixed = json.loads(json.dumps(spec).replace('"container"', str(PREVIEW_WIDTH)))
+    return vlc.vegalite_to_png(fixed, vl_version=VL_VERSION, scale=1)
+
+
+def write(page: Page, out_dir: Path) -> tuple[Path, Path]:
+    """energy_dashboard.html and its preview PNG, each replaced atomically."""
+    private_dir(out_dir.parent)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path, png_path = out_dir / "energy_dashboard.html", out_dir / "energy_dashboard.png"
+    for path, data in ((html_path, page.html.encode()), (png_path, page.preview_png)):
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return html_path, png_path

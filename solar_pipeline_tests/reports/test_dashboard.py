@@ -1,0 +1,185 @@
+"""The dashboard's numbers are the energy tables' numbers, and the page renders in a real
+browser with the network off: every chart drawn, no console error, no request leaving it."""
+
+import math
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from click.testing import CliRunner
+
+from solar_pipeline.assets import energy, reports
+from solar_pipeline.cli import main
+from solar_pipeline.definitions import defs
+from solar_pipeline.energy.model import local_day_bounds
+from solar_pipeline.reports.dashboard import build_dashboard
+from solar_pipeline.settings import Settings
+from solar_pipeline_tests.conftest import SYSTEM
+from solar_pipeline_tests.helpers import query
+from solar_pipeline_tests.reports.browser import open_page
+from solar_pipeline_tests.reports.conftest import ARTIFACTS, History, chart_specs, inline_rows
+
+TZ = SYSTEM.timezone
+
+
+def _same(a: object, b: object) -> bool:
+    if a is None or (isinstance(a, float) and math.isnan(a)):
+        return b is None or (isinstance(b, float) and math.isnan(b))
+    return b is not None and math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def page(history: History) -> tuple[str, Path]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOLAR_DATA_DIR", str(history.data_dir))
+        mp.setenv("SOLAR_DUCKDB_PATH", history.warehouse.path)
+        with history.warehouse.connect(read_only=True) as conn:
+            dash = build_dashboard(conn, Settings.from_env())
+    return dash.page.html, dash.html_path
+
+
+def test_embedded_numbers_equal_the_energy_tables(history: History, page):
+    html, _ = page
+    specs = chart_specs(html)
+    assert set(specs) == {
+        "Last 30 days",
+        "Self-consumption",
+        "Power",
+        "Months",
+        "Inverters",
+        "Quality",
+    }
+    [site] = {r[0] for r in query(history.warehouse, "SELECT site_id FROM energy.daily_energy")}
+
+    daily = query(
+        history.warehouse,
+        "SELECT day, produced_wh, consumed_wh, imported_wh, exported_wh, self_consumed_wh, "
+        "status, coverage FROM energy.daily_energy WHERE site_id = ? "
+        "AND day > ?::DATE - INTERVAL 30 DAY ORDER BY day",
+        [site, history.last],
+    )
+    assert daily[0][0] == history.first  # the year-old day is not in the last 30
+    rows = inline_rows(specs["Last 30 days"])
+    assert [r["day"][:10] for r in rows] == [str(d[0]) for d in daily]
+    for r, (_, p, c, i, x, s, _, _) in zip(rows, daily, strict=True):
+        for key, wh in (
+            ("produced_kwh", p),
+            ("consumed_kwh", c),
+            ("imported_kwh", i),
+            ("exported_kwh", x),
+            ("self_consumed_kwh", s),
+        ):
+            assert _same(r[key], None if wh is None else wh / 1000), (r["day"], key)
+    quality = inline_rows(specs["Quality"])
+    assert [(r["day"][:10], r["status"], r["coverage"]) for r in quality] == [
+        (str(d), status, cov) for d, *_, status, cov in daily
+    ]
+
+    # The latest day's curve: every interval of each source, its energy as mean power.
+    curve = inline_rows(specs["Power"])
+    start, end = local_day_bounds(history.last, TZ)
+    expected = dict(
+        query(
+            history.warehouse,
+            "SELECT source, sum(produced_wh) FROM energy.intervals WHERE site_id = ? "
+            "AND end_at > ? AND end_at <= ? AND produced_wh IS NOT NULL GROUP BY 1",
+            [site, start, end],
+        )
+    )
+    assert {"envoy_meter", "enphase_micro"} <= set(expected)  # gateway beside cloud
+    got: dict[str, float] = {}
+    steps = {
+        "envoy_meter": 1800,
+        "envoy_inverters": 1800,
+        "enphase_micro": 300,
+        "enphase_meter": 900,
+    }
+    for r in curve:
+        got[r["source"]] = got.get(r["source"], 0.0) + r["watts"] * steps[r["source"]] / 3600
+    assert set(got) == set(expected)
+    for source, wh in expected.items():
+        assert math.isclose(got[source], wh, rel_tol=1e-6), source
+
+    months = inline_rows(specs["Months"])
+    monthly = query(
+        history.warehouse,
+        "SELECT month, produced_wh FROM energy.monthly_energy WHERE site_id = ? ORDER BY month",
+        [site],
+    )
+    assert [(r["month"][:10], r["produced_kwh"]) for r in months] == [
+        (str(m), wh / 1000) for m, wh in monthly
+    ]
+    assert len({r["year"] for r in months}) == 2  # this month beside the one a year earlier
+
+    heat = inline_rows(specs["Inverters"])
+    inverters = query(
+        history.warehouse,
+        'SELECT day, serial_number, wh, "array", "row" FROM energy.daily_inverter_energy '
+        "WHERE site_id = ? AND day >= ? ORDER BY serial_number, day",
+        [site, history.first],
+    )
+    assert [(r["day"][:10], r["serial_number"], r["wh"], r["label"]) for r in heat] == [
+        (str(d), s, wh, f"{a} {row} {s[-4:]}") for d, s, wh, a, row in inverters
+    ]
+
+
+def test_the_page_renders_offline_in_chromium(page):
+    _, path = page
+    for width, name in ((1200, "dashboard-desktop.png"), (390, "dashboard-phone.png")):
+        shot = ARTIFACTS / name
+        seen = open_page(path, screenshot=shot, width=width)
+        assert seen.charts and all(
+            c["rendered"] and c["svg"] and c["marks"] for c in seen.charts.values()
+        ), seen.charts
+        assert seen.console_errors == [] and seen.page_errors == []
+        assert seen.requests == [path.resolve().as_uri()]  # nothing else was even asked for
+        assert seen.scroll_width <= width  # fits a phone: no sideways scrolling
+        assert shot.stat().st_size > 10_000
+
+
+def test_asset_writes_the_page_with_a_preview_and_refreshes_after_energy(
+    history: History, tmp_path
+):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOLAR_DATA_DIR", str(tmp_path))
+        result = dg.materialize(
+            [reports.energy_dashboard], resources={"warehouse": history.warehouse}
+        )
+    assert result.success
+    meta = result.asset_materializations_for_node("reports__energy_dashboard")[0].metadata
+    assert Path(meta["path"].value) == tmp_path / "reports" / "energy_dashboard.html"
+    assert Path(meta["path"].value).stat().st_size > 500_000  # the scripts are inlined
+    assert meta["preview"].value.startswith("![dashboard preview](data:image/png;base64,iVBOR")
+
+    # Declarative automation: a new energy partition requests the page, nothing else does.
+    with dg.instance_for_test() as instance:
+        first = dg.evaluate_automation_conditions(
+            defs=defs(),
+            instance=instance,
+            asset_selection=dg.AssetSelection.assets(reports.energy_dashboard),
+        )
+        assert first.total_requested == 0
+        dg.materialize(
+            [energy.daily_energy],
+            instance=instance,
+            partition_key=str(history.last),
+            resources={"warehouse": history.warehouse},
+        )
+        second = dg.evaluate_automation_conditions(
+            defs=defs(),
+            instance=instance,
+            asset_selection=dg.AssetSelection.assets(reports.energy_dashboard),
+            cursor=first.cursor,
+        )
+        assert second.total_requested == 1
+
+
+def test_report_command_builds_it_on_demand(history: History, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOLAR_DATA_DIR", str(history.data_dir))
+    monkeypatch.setenv("SOLAR_DUCKDB_PATH", history.warehouse.path)
+    out = CliRunner().invoke(main, ["report", "--to", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert f"Wrote {tmp_path / 'energy_dashboard.html'}" in out.output
+    monkeypatch.setenv("SOLAR_DUCKDB_PATH", str(tmp_path / "missing.duckdb"))
+    missing = CliRunner().invoke(main, ["report"])
+    assert missing.exit_code != 0 and "run the pipeline first" in missing.output
