@@ -39,5 +39,6 @@ set +a
 
 ./scripts/demo_pipeline.sh
 
+echo "Energy dashboard: $SOLAR_DATA_DIR/reports/energy_dashboard.html (open it in a browser)"
 echo "Dagster UI: http://127.0.0.1:$UI_PORT  (schedules are running; Ctrl-C stops everything)"
 "$BIN/dagster" dev -m solar_pipeline.definitions -h 127.0.0.1 -p "$UI_PORT"

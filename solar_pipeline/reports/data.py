@@ -150,10 +150,17 @@ def _inverters(
 ) -> pd.DataFrame:
     if first is None:
         return pd.DataFrame(columns=["day", "serial_number", "label", "wh"])
+    # Only days on which some inverter reported: on a day without gateway data every panel
+    # has 0 Wh, which says nothing about the panels.
     frame = conn.execute(
-        "SELECT * FROM energy.daily_inverter_energy WHERE site_id = ? AND day BETWEEN ? AND ? "
-        "ORDER BY serial_number, day",
-        [site, first, last],
+        """
+        SELECT * FROM energy.daily_inverter_energy
+        WHERE site_id = ? AND day BETWEEN ? AND ? AND day IN (
+            SELECT day FROM energy.daily_inverter_energy
+            WHERE site_id = ? GROUP BY day HAVING sum(reports) > 0)
+        ORDER BY serial_number, day
+        """,
+        [site, first, last, site],
     ).df()
     if frame.empty:
         return pd.DataFrame(columns=["day", "serial_number", "label", "wh"])

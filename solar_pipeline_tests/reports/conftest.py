@@ -1,6 +1,7 @@
 """A warehouse filled by the real pipeline for the dashboard tests: three days of a simulated
-gateway (polled every 30 minutes, with inverter tags) and of the simulated cloud, plus one day a
-year earlier, then the energy assets. Built once per module: the tests only read it."""
+gateway (polled every 30 minutes, with inverter tags), five days of the simulated cloud (the
+first two before the gateway) and one day a year earlier, then the energy assets. Built once
+per module: the tests only read it."""
 
 import json
 import re
@@ -27,8 +28,9 @@ ARTIFACTS = ROOT / "test-artifacts"
 class History:
     warehouse: DuckDBWarehouse
     data_dir: Path
-    first: date
-    last: date
+    first: date  # the gateway was polled from this day ...
+    last: date  # ... to this one
+    cloud_only: date  # the cloud alone has it
     year_ago: date
 
 
@@ -39,6 +41,9 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     today = date.fromisoformat(DAILY.get_partition_key_for_timestamp(__import__("time").time()))
     first, last = today - timedelta(days=3), today - timedelta(days=1)
     year_ago = last - timedelta(days=364)
+    # Two days before: the first poll's reports, stamped just before midnight, reach the day
+    # before `first`; this one has cloud data only.
+    cloud_only = first - timedelta(days=2)
     tags = data / "tags.json"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SOLAR_DATA_DIR", str(data))
@@ -64,11 +69,11 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
         with EnphaseCloudSimulator([SYSTEM], per_minute=50, per_month=50_000) as sim:
             mp.setenv("ENPHASE_REFRESH_TOKEN", sim.mint_refresh_token())
             enphase = make_enphase(sim, data)
-            for a, b in ((first, last), (year_ago, year_ago)):
+            for a, b in ((cloud_only, last), (year_ago, year_ago)):
                 assert run_range(enphase, warehouse, str(a), str(b)).success
-        for a, b in ((first, last), (year_ago, year_ago)):
+        for a, b in ((cloud_only, last), (year_ago, year_ago)):
             assert run_energy(warehouse, str(a), str(b)).success
-        yield History(warehouse, data, first, last, year_ago)
+        yield History(warehouse, data, first, last, cloud_only, year_ago)
 
 
 def chart_specs(page_html: str) -> dict[str, dict]:
