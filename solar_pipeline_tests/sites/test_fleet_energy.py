@@ -3,11 +3,14 @@ zones, one daily-partitioned run per range. Each site's daily energy must match 
 simulator's truth for its own local days (DST days included), and a site with a wrong key
 must fail alone, with a status row that says what to fix."""
 
+import itertools
 import textwrap
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
@@ -41,6 +44,17 @@ SITES = ("cottage", "workshop", "farm", "barn")
 ZONES = dict(zip(SITES, (SE.timezone, FR.timezone, GW.timezone, SM.timezone), strict=True))
 # Each range holds DST days of the sites: Amsterdam's spring (03-29) and Adelaide's autumn
 # (04-05) switch; Amsterdam's autumn (10-25), New York's and Los Angeles' (11-01) switch.
+DAYTIME_ZONES = (
+    "Pacific/Honolulu",
+    "America/Los_Angeles",
+    "America/New_York",
+    "Atlantic/Azores",
+    "Europe/Amsterdam",
+    "Asia/Dubai",
+    "Asia/Bangkok",
+    "Asia/Tokyo",
+    "Pacific/Auckland",
+)
 RANGES = [(date(2026, 3, 27), date(2026, 4, 6)), (date(2026, 10, 24), date(2026, 11, 2))]
 
 
@@ -242,3 +256,54 @@ def test_the_solaredge_budget_counts_every_run_in_the_shared_ledger(fleet: Fleet
         "WHERE site_id = 'cottage' AND asset = 'raw/solaredge_responses'",
     )
     assert "only 1 of the 300 daily requests" in error and "SOLAREDGE_COTTAGE_KEY" in error
+
+
+def test_a_gen24_site_gets_its_energy_from_e_total_between_ticks(tmp_path, monkeypatch):
+    """GEN24/Tauro keep no archive and report no E_Day: each tick polls the lifetime E_Total,
+    and the energy between ticks is its difference."""
+    real_now = time.time()
+    clock = {"now": real_now - 3 * 600}
+    # A zone where it is around noon now, so the ticks see the sun whatever time CI runs.
+    zone = min(
+        DAYTIME_ZONES, key=lambda z: abs(datetime.fromtimestamp(real_now, ZoneInfo(z)).hour - 12)
+    )
+    spec = SystemSpec(system_id=5150009, timezone=zone, operational_date=START)
+    with FroniusSimulator(spec, model_name="gen24", clock=lambda: clock["now"]) as sim:
+        sites = tmp_path / "sites.yaml"
+        sites.write_text(
+            f"sites:\n  - {{site_id: garage, vendor: fronius, timezone: {zone}, "
+            f'ids: {{url: "{sim.base_url}"}}}}\n'
+        )
+        monkeypatch.setenv("SOLAR_SITES", str(sites))
+        warehouse = DuckDBWarehouse(path=str(tmp_path / "solar.duckdb"))
+        # Two days of partitions: the ticks may straddle midnight; the poll is today's.
+        first = datetime.fromtimestamp(clock["now"], ZoneInfo(zone)).date()
+        last = datetime.fromtimestamp(real_now, ZoneInfo(zone)).date()
+        readings = []
+        for _ in range(3):  # three ticks, ten minutes apart
+            result = dg.materialize(
+                fronius.assets,
+                resources={"warehouse": warehouse},
+                tags={
+                    "dagster/asset_partition_range_start": first.isoformat(),
+                    "dagster/asset_partition_range_end": last.isoformat(),
+                },
+            )
+            assert result.success
+            readings.append(sim.e_total_at(clock["now"]))
+            clock["now"] += 600
+        assert not any("GetArchiveData" in r for r in sim.requests)  # it has none to ask for
+    rows = query(
+        warehouse,
+        "SELECT figure, wh FROM fronius.intervals WHERE site_id = 'garage' "
+        "AND source = 'fronius_etotal' ORDER BY end_at",
+    )
+    assert rows == [("produced_wh", float(b - a)) for a, b in itertools.pairwise(readings)]
+    assert any(wh > 0 for _, wh in rows)
+    # The grid meter's lifetime counters give import and export the same way.
+    meter = query(
+        warehouse,
+        "SELECT figure, count(*) FROM fronius.intervals WHERE site_id = 'garage' "
+        "AND source = 'fronius_meter' GROUP BY 1",
+    )
+    assert dict(meter) == {"imported_wh": 2, "exported_wh": 2}
