@@ -151,8 +151,9 @@ def envoy_reparse() -> None:
     help="Folder of the Parquet export (default: $SOLAR_DATA_DIR/export).",
 )
 def export(to_dir: Path | None) -> None:
-    """Write the enphase, envoy and energy tables as Parquet, one file per table and month
-    (DIR/<schema>.<table>/year=YYYY/month=MM/data.parquet); only changed months are rewritten."""
+    """Write the enphase, envoy, energy and fleet vendor tables as Parquet, one file per table
+    and month (DIR/<schema>.<table>/year=YYYY/month=MM/data.parquet); only changed months are
+    rewritten."""
     from solar_pipeline.warehouse.export import export_parquet
 
     settings = Settings.from_env()

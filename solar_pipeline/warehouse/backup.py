@@ -6,8 +6,9 @@ A backup is a new folder ``DIR/solar-backup-<UTC time>/`` (mode 0700) holding:
   read-only (through ``connect``, which waits for a writer to finish), a new database file is
   ATTACHed and ``COPY FROM DATABASE`` copies schemas, tables, sequences (their current values,
   so new raw ids continue where they were) and constraints, in one snapshot;
-- the Enphase token file (when ENPHASE_TOKEN_STORE is ``file:``) and the Envoy state files
-  (``envoy_token.json``, ``envoy_cert_pin.json``) when present;
+- the Enphase token file (when ENPHASE_TOKEN_STORE is ``file:``), the Envoy state files
+  (``envoy_token.json``, ``envoy_cert_pin.json``) and the SMA token file (``sma_tokens.json``)
+  when present;
 - ``manifest.json``: file names, sizes, SHA-256, the time, and each table's row count.
 
 Files are 0600: the token files are secrets. The folder is built under a ``.partial`` name and
@@ -37,9 +38,10 @@ from solar_pipeline.warehouse.db import connect
 MANIFEST = "manifest.json"
 DB_FILE = "solar.duckdb"
 ENPHASE_TOKENS_FILE = "enphase_tokens.json"
-# The gateway's state, as solar_pipeline/resources/envoy.py and sources/envoy/client.py name
-# it under SOLAR_DATA_DIR.
-ENVOY_STATE_FILES = ("envoy_token.json", "envoy_cert_pin.json")
+# Other state under SOLAR_DATA_DIR, as its owners name it: the gateway's token and certificate
+# pin (resources/envoy.py, sources/envoy/client.py) and the SMA app's default token store
+# (sources/sma/oauth.py; a store set elsewhere with SMA_TOKEN_STORE is not included).
+STATE_FILES = ("envoy_token.json", "envoy_cert_pin.json", "sma_tokens.json")
 BACKUP_PREFIX = "solar-backup-"
 CHUNK = 1 << 20
 
@@ -114,7 +116,7 @@ def _state_files(settings: Settings) -> tuple[list[tuple[str, Path]], list[str]]
             "backup. Back it up with kubectl (the file holds the tokens: keep it private):\n"
             f"  kubectl -n {namespace} get secret {name} -o yaml > enphase-token-secret.yaml"
         )
-    for name in ENVOY_STATE_FILES:
+    for name in STATE_FILES:
         files.append((name, settings.data_dir / name))
     return [(n, p) for n, p in files if p.is_file()], notes
 

@@ -49,6 +49,8 @@ def test_backup_restore_and_carry_on(sim, live_envoy, pipeline_dir, tmp_path, mo
         for t in ["raw.enphase_responses", "raw.envoy_responses", "enphase.production_intervals"]
     }
     pair = FileTokenStore(pipeline_dir / "enphase_tokens.json").read()
+    # An SMA app's token store in its default place is state too.
+    FileTokenStore(pipeline_dir / "sma_tokens.json").write(pair)
 
     made = _cli(monkeypatch, pipeline_dir, "backup", "--to", str(tmp_path / "backups"))
     assert made.exit_code == 0, made.output
@@ -57,7 +59,12 @@ def test_backup_restore_and_carry_on(sim, live_envoy, pipeline_dir, tmp_path, mo
     assert folder.name.startswith("solar-backup-") and _mode(folder) == 0o700
     manifest = json.loads((folder / "manifest.json").read_text())
     names = {f["name"] for f in manifest["files"]}
-    assert {"solar.duckdb", "enphase_tokens.json", "envoy_cert_pin.json"} <= names
+    assert {
+        "solar.duckdb",
+        "enphase_tokens.json",
+        "envoy_cert_pin.json",
+        "sma_tokens.json",
+    } <= names
     for entry in manifest["files"]:
         path = folder / entry["name"]
         assert _mode(path) == 0o600
