@@ -65,6 +65,27 @@ class ObservedRetry(Retry):
         return retry
 
 
+class RecordsRetriedAttempts:
+    """For a client that records every HTTP attempt (clients of metered APIs: each attempt may
+    count). While a request is in flight, `_pending` holds `(*request, started)`; an attempt
+    urllib3 is about to retry inside the adapter goes to
+    `_record(*request, started, status, content_type, body, error)` like any answer, and the
+    next attempt's time starts then. Register it with `set_retry_observer(session,
+    self._on_retried_attempt)`."""
+
+    _pending: tuple[Any, ...] | None = None
+    clock: Callable[[], float]
+
+    def _on_retried_attempt(self, attempt: RetriedAttempt) -> None:
+        if self._pending is None:
+            return
+        *request, started = self._pending
+        self._record(  # type: ignore[attr-defined]
+            *request, started, attempt.status, attempt.content_type, attempt.body, attempt.error
+        )
+        self._pending = (*request, self.clock())
+
+
 class PinnedAdapter(HTTPAdapter):
     """HTTPS adapter that trusts exactly one certificate, whatever its issuer or hostname.
 

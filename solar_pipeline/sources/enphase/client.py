@@ -19,7 +19,12 @@ from solar_pipeline.sources.enphase.errors import (
 )
 from solar_pipeline.sources.enphase.ledger import LedgerEntry, RawResponse, RequestLog
 from solar_pipeline.sources.enphase.tokens import TokenManager
-from solar_pipeline.sources.http import RetriedAttempt, excerpt, json_or_none, set_retry_observer
+from solar_pipeline.sources.http import (
+    RecordsRetriedAttempts,
+    excerpt,
+    json_or_none,
+    set_retry_observer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +39,7 @@ class Fetched:
     data: Any
 
 
-class EnphaseClient:
+class EnphaseClient(RecordsRetriedAttempts):
     def __init__(
         self,
         base_url: str,
@@ -155,23 +160,6 @@ class EnphaseClient:
             endpoint, params, covers, started, resp.status_code, content_type, body, None
         )
         return resp.status_code, raw_id, body, content_type
-
-    def _on_retried_attempt(self, attempt: RetriedAttempt) -> None:
-        """An attempt that urllib3 is about to retry: store it like any other answer."""
-        if self._pending is None:
-            return
-        endpoint, params, covers, started = self._pending
-        self._record(
-            endpoint,
-            params,
-            covers,
-            started,
-            attempt.status,
-            attempt.content_type,
-            attempt.body,
-            attempt.error,
-        )
-        self._pending = (endpoint, params, covers, self.clock())
 
     def _record(
         self,

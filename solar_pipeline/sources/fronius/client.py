@@ -25,7 +25,7 @@ from solar_pipeline.sources.fronius.errors import (
     FroniusUnsupported,
 )
 from solar_pipeline.sources.fronius.parse import PRODUCED_CHANNEL, checked_data
-from solar_pipeline.sources.http import RetriedAttempt, build_session, set_retry_observer
+from solar_pipeline.sources.http import RecordsRetriedAttempts, build_session, set_retry_observer
 
 BASE_PATH = "/solar_api/v1/"
 POWER_FLOW = "GetPowerFlowRealtimeData.fcgi"
@@ -51,7 +51,7 @@ class FroniusResponse:
     error: str | None = None
 
 
-class FroniusClient:
+class FroniusClient(RecordsRetriedAttempts):
     def __init__(
         self,
         url: str,
@@ -195,51 +195,37 @@ class FroniusClient:
         try:
             r = self.session.get(url, timeout=self.timeout, allow_redirects=False)
         except requests.RequestException as exc:
-            resp = FroniusResponse(
-                endpoint,
-                query,
-                started,
-                None,
-                None,
-                None,
-                (self.clock() - started) * 1000,
-                type(exc).__name__,
-            )
-            self.record(resp)
-            return resp
+            return self._record(endpoint, query, started, None, None, None, type(exc).__name__)
         finally:
             self._pending = None
+        return self._record(
+            endpoint, query, started, r.status_code, r.headers.get("Content-Type"), r.text
+        )
+
+    def _record(
+        self,
+        endpoint: str,
+        query: str,
+        started: float,
+        status: int | None,
+        content_type: str | None,
+        body: str | None,
+        error: str | None = None,
+    ) -> FroniusResponse:
+        # Retried attempts (5xx, connection errors) come here too: each is an answer the
+        # caller must be able to store verbatim.
         resp = FroniusResponse(
             endpoint,
             query,
             started,
-            r.status_code,
-            r.headers.get("Content-Type"),
-            r.text,
+            status,
+            content_type,
+            body,
             (self.clock() - started) * 1000,
+            error,
         )
         self.record(resp)
         return resp
-
-    def _on_retried_attempt(self, attempt: RetriedAttempt) -> None:
-        # urllib3 retries 5xx and connection errors inside the adapter; each attempt is still
-        # an answer the caller must be able to store verbatim.
-        if self._pending is None:
-            return
-        endpoint, query, started = self._pending
-        self.record(
-            FroniusResponse(
-                endpoint,
-                query,
-                started,
-                attempt.status,
-                attempt.content_type,
-                attempt.body,
-                (self.clock() - started) * 1000,
-                attempt.error,
-            )
-        )
-        self._pending = (endpoint, query, self.clock())
 
 
 __all__ = ["FroniusClient", "FroniusResponse"]

@@ -64,7 +64,7 @@ from solar_pipeline.sources.goodwe.errors import (
 )
 from solar_pipeline.sources.http import (
     ObservedRetry,
-    RetriedAttempt,
+    RecordsRetriedAttempts,
     build_session,
     excerpt,
     json_or_none,
@@ -159,7 +159,7 @@ def scrub(text: str | None, secrets: set[str]) -> str | None:
     return text
 
 
-class SemsClient:
+class SemsClient(RecordsRetriedAttempts):
     def __init__(
         self,
         account: str,
@@ -355,23 +355,6 @@ class SemsClient:
             endpoint, query, covers, started, r.status_code, r.headers.get("Content-Type"), raw
         )
         return resp, raw
-
-    def _on_retried_attempt(self, attempt: RetriedAttempt) -> None:
-        """An attempt urllib3 is about to retry: SEMS may count it, so record it."""
-        if self._pending is None:
-            return
-        endpoint, query, covers, started = self._pending
-        self._record(
-            endpoint,
-            query,
-            covers,
-            started,
-            attempt.status,
-            attempt.content_type,
-            attempt.body,
-            attempt.error,
-        )
-        self._pending = (endpoint, query, covers, self.clock())
 
     def _record(
         self,

@@ -30,7 +30,7 @@ from typing import Protocol
 import requests
 
 from solar_pipeline.sources.http import (
-    RetriedAttempt,
+    RecordsRetriedAttempts,
     build_session,
     excerpt,
     json_or_none,
@@ -94,7 +94,7 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(seconds, 0.0)
 
 
-class SmaClient:
+class SmaClient(RecordsRetriedAttempts):
     def __init__(
         self,
         plant_id: str | int,
@@ -202,23 +202,6 @@ class SmaClient:
             r.text,
             retry_after_s=retry_after_seconds(r.headers.get("Retry-After")),
         )
-
-    def _on_retried_attempt(self, attempt: RetriedAttempt) -> None:
-        """An attempt urllib3 is about to retry: it counts against the rate limit, so record it."""
-        if self._pending is None:
-            return
-        endpoint, params, covers, started = self._pending
-        self._record(
-            endpoint,
-            params,
-            covers,
-            started,
-            attempt.status,
-            attempt.content_type,
-            attempt.body,
-            attempt.error,
-        )
-        self._pending = (endpoint, params, covers, self.clock())
 
     def _record(
         self,

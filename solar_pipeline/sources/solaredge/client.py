@@ -20,7 +20,7 @@ from typing import Literal
 import requests
 
 from solar_pipeline.sources.http import (
-    RetriedAttempt,
+    RecordsRetriedAttempts,
     build_session,
     excerpt,
     json_or_none,
@@ -75,7 +75,7 @@ def windows(first: date, last: date, months: int) -> list[tuple[date, date]]:
     return out
 
 
-class SolarEdgeClient:
+class SolarEdgeClient(RecordsRetriedAttempts):
     def __init__(
         self,
         site_id: int,
@@ -190,23 +190,6 @@ class SolarEdgeClient:
         return self._record(
             endpoint, params, covers, started, r.status_code, r.headers.get("Content-Type"), r.text
         )
-
-    def _on_retried_attempt(self, attempt: RetriedAttempt) -> None:
-        """An attempt urllib3 is about to retry: it counts against the quota, so record it."""
-        if self._pending is None:
-            return
-        endpoint, params, covers, started = self._pending
-        self._record(
-            endpoint,
-            params,
-            covers,
-            started,
-            attempt.status,
-            attempt.content_type,
-            attempt.body,
-            attempt.error,
-        )
-        self._pending = (endpoint, params, covers, self.clock())
 
     def _record(
         self,
