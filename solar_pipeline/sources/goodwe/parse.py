@@ -33,16 +33,15 @@ is left out and listed in `problems`, so one odd sample never loses the rest.
 from __future__ import annotations
 
 import json
-import math
-from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from solar_pipeline.energy.model import Interval
+from solar_pipeline.energy.model import Interval, local_day_bounds
 from solar_pipeline.sources.goodwe.errors import ParseError
+from solar_pipeline.sources.parsing import NaiveLocaliser, nonnegative_number
 
 SOURCE_DAILY = "goodwe_daily"
 SOURCE_PAC = "goodwe_pac"
@@ -95,20 +94,6 @@ def _payload(body: str | bytes | None, what: str) -> Any:
     return answer.get("data")
 
 
-def _number(value: Any) -> float | None:
-    """A finite, non-negative number (or numeric string), else None (the caller says why)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        return None
-    return float(value)
-
-
 def _strptime(raw: Any, formats: tuple[str, ...]) -> datetime | None:
     if not isinstance(raw, str):
         return None
@@ -118,36 +103,6 @@ def _strptime(raw: Any, formats: tuple[str, ...]) -> datetime | None:
         except ValueError:
             continue
     return None
-
-
-def local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    """The UTC instant of `day`'s local midnight (fold 0: the first of two, or the jump)."""
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
-
-
-class _Localiser:
-    """Naive local labels of one series -> UTC instants, telling the repeated hour apart."""
-
-    def __init__(self, zone: ZoneInfo) -> None:
-        self.zone = zone
-        self.seen: Counter[datetime] = Counter()
-
-    def __call__(self, naive: datetime) -> tuple[datetime | None, tuple[str, ...]]:
-        self.seen[naive] += 1
-        times = self.seen[naive]
-        early = naive.replace(tzinfo=self.zone, fold=0)
-        late = naive.replace(tzinfo=self.zone, fold=1)
-        instant = early.astimezone(UTC)
-        if instant.astimezone(self.zone).replace(tzinfo=None) != naive:
-            # In the skipped hour of the 23-hour day: no such wall-clock time exists.
-            return (instant, ("nonexistent_local_time",)) if times == 1 else (None, ())
-        if early.utcoffset() != late.utcoffset():  # ambiguous: the hour that comes twice
-            if times > 2:
-                return None, ()
-            return (early if times == 1 else late).astimezone(UTC), ()
-        if times > 1:
-            return None, ()
-        return instant, ()
 
 
 # ---- endpoints -----------------------------------------------------------------------------
@@ -160,7 +115,6 @@ def parse_daily_energy(body: str | bytes | None, timezone: str) -> ParsedDaily:
     and is reported; a missing or bad `p` is left out (unknown, not zero) and reported.
     """
     what = "GetPowerStationPowerAndIncomeByDay"
-    zone = ZoneInfo(timezone)
     data = _payload(body, what)
     if data is None:
         data = []
@@ -177,7 +131,7 @@ def parse_daily_energy(body: str | bytes | None, timezone: str) -> ParsedDaily:
             problems.append(f"{what}[{i}]: bad day {item.get('d')!r}")
             continue
         day = parsed.date()
-        kwh = _number(item.get("p"))
+        kwh = nonnegative_number(item.get("p"), strings=True)
         if kwh is None:
             problems.append(f"{what}[{i}] {day}: bad energy {item.get('p')!r}")
             continue
@@ -187,8 +141,7 @@ def parse_daily_energy(body: str | bytes | None, timezone: str) -> ParsedDaily:
         daily[day] = kwh * 1000.0
     intervals = [
         Interval(
-            local_midnight(day, zone),
-            local_midnight(day + timedelta(days=1), zone),
+            *local_day_bounds(day, timezone),
             SOURCE_DAILY,
             produced_wh=wh,
         )
@@ -218,7 +171,7 @@ def parse_day_power(
     if not isinstance(pacs, list):
         raise ParseError(f"{what}: 'data.pacs' is not a list")
     problems: list[str] = []
-    localise = _Localiser(zone)
+    localise = NaiveLocaliser(zone)
     points: list[tuple[datetime, float, tuple[str, ...]]] = []
     for i, item in enumerate(pacs):
         if not isinstance(item, dict):
@@ -237,7 +190,7 @@ def parse_day_power(
             problems.append(f"{label}: appears more often than the clock allows, left out")
             continue
         problems.extend(f"{label}: {f}" for f in flags)
-        watts = _number(item.get("pac"))
+        watts = nonnegative_number(item.get("pac"), strings=True)
         if watts is None:
             problems.append(f"{label}: bad power {item.get('pac')!r}")
             continue

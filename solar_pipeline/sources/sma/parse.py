@@ -27,14 +27,14 @@ A body of the wrong shape raises ParseError; a bad single value is left out, lis
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from solar_pipeline.energy.model import Interval
+from solar_pipeline.energy.model import Interval, local_day_bounds
+from solar_pipeline.sources.parsing import nonnegative_number
 from solar_pipeline.sources.sma.errors import ParseError
 
 FIGURES = {
@@ -111,15 +111,6 @@ def _plant_zone(data: dict[str, Any], timezone: str, what: str, problems: list[s
     return stated if isinstance(stated, str) else None
 
 
-def _number(value: Any) -> float | None:
-    """A finite, non-negative number, else None (the caller records why)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if not math.isfinite(value) or value < 0:
-        return None
-    return float(value)
-
-
 def _time(raw: Any) -> datetime | None:
     if not isinstance(raw, str):
         return None
@@ -140,7 +131,7 @@ def _figures(item: dict[str, Any], label: str, problems: list[str]) -> tuple[dic
         if raw is None:  # no data for that period
             out[figure] = None
             continue
-        wh = _number(raw)
+        wh = nonnegative_number(raw)
         if wh is None:
             problems.append(f"{label}: bad {key} {raw!r}")
             bad = True
@@ -148,10 +139,6 @@ def _figures(item: dict[str, Any], label: str, problems: list[str]) -> tuple[dic
             present = True
         out[figure] = wh
     return out, present, bad
-
-
-def _midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
 
 
 class _EndLocaliser:
@@ -273,8 +260,7 @@ def parse_month(body: str | bytes | None, timezone: str) -> ParsedSet:
             daily[day] = figures["produced_wh"]
         intervals.append(
             Interval(
-                _midnight(day, zone),
-                _midnight(day + timedelta(days=1), zone),
+                *local_day_bounds(day, zone.key),
                 source,
                 **figures,
                 flags=("bad_value",) if bad else (),

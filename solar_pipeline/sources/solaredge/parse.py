@@ -13,14 +13,14 @@ A body of the wrong shape raises ParseError; a bad single value is left out and 
 from __future__ import annotations
 
 import json
-import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from solar_pipeline.energy.model import Interval
+from solar_pipeline.sources.parsing import NaiveLocaliser, nonnegative_number
 from solar_pipeline.sources.solaredge.errors import ParseError
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -96,15 +96,6 @@ def _scale(block: dict[str, Any], what: str) -> float:
     return UNITS[unit]
 
 
-def _number(value: Any) -> float | None:
-    """A finite, non-negative number, else None (the caller records why)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if not math.isfinite(value) or value < 0:
-        return None
-    return float(value)
-
-
 def _naive(raw: Any) -> datetime | None:
     if not isinstance(raw, str):
         return None
@@ -114,36 +105,11 @@ def _naive(raw: Any) -> datetime | None:
         return None
 
 
-class _Localiser:
-    """Naive local labels of one series -> UTC instants, telling the repeated hour apart."""
-
-    def __init__(self, zone: ZoneInfo) -> None:
-        self.zone = zone
-        self.seen: Counter[datetime] = Counter()
-
-    def __call__(self, naive: datetime) -> tuple[datetime | None, tuple[str, ...]]:
-        self.seen[naive] += 1
-        times = self.seen[naive]
-        early = naive.replace(tzinfo=self.zone, fold=0)
-        late = naive.replace(tzinfo=self.zone, fold=1)
-        instant = early.astimezone(UTC)
-        if instant.astimezone(self.zone).replace(tzinfo=None) != naive:
-            # In the skipped hour of the 23-hour day: no such wall-clock time exists.
-            return instant, ("nonexistent_local_time",)
-        if early.utcoffset() != late.utcoffset():  # ambiguous: the hour that comes twice
-            if times > 2:
-                return None, ("duplicate_time",)
-            return (early if times == 1 else late).astimezone(UTC), ()
-        if times > 1:
-            return None, ("duplicate_time",)
-        return instant, ()
-
-
 def _series(
     values: list[Any], zone: ZoneInfo, scale: float, what: str, problems: list[str]
 ) -> list[tuple[datetime, float | None, tuple[str, ...]]]:
     """(start UTC, Wh or None, flags) per value, in the order given."""
-    localise = _Localiser(zone)
+    localise = NaiveLocaliser(zone)
     out = []
     for i, item in enumerate(values):
         if not isinstance(item, dict):
@@ -159,7 +125,7 @@ def _series(
             continue
         problems.extend(f"{what}[{i}] {naive:%Y-%m-%d %H:%M:%S}: {f}" for f in flags)
         raw = item.get("value")  # absent or null: no data for that period
-        wh = _number(raw)
+        wh = nonnegative_number(raw)
         if raw is not None and wh is None:
             problems.append(f"{what}[{i}] {naive:%Y-%m-%d %H:%M:%S}: bad value {raw!r}")
             flags = (*flags, "bad_value")
@@ -283,12 +249,12 @@ def parse_overview(body: str | bytes | None, timezone: str) -> Overview:
     # The overview carries no unit: energies are Wh, power W.
     def figure(key: str, inner: str) -> float | None:
         part = block.get(key)
-        return _number(part.get(inner)) if isinstance(part, dict) else None
+        return nonnegative_number(part.get(inner)) if isinstance(part, dict) else None
 
     naive = _naive(block.get("lastUpdateTime"))
     last_update = None
     if naive is not None:
-        last_update, _ = _Localiser(zone)(naive)
+        last_update, _ = NaiveLocaliser(zone)(naive)
     measured = block.get("measuredBy")
     return Overview(
         last_update_at=last_update,
