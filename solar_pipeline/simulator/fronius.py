@@ -18,7 +18,6 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,7 +26,7 @@ from flask import Flask, Response, request
 
 from solar_pipeline.simulator import solar_model as model
 from solar_pipeline.simulator.envoy import LiveModel
-from solar_pipeline.simulator.faults import FaultQueue
+from solar_pipeline.simulator.faults import ArmsHttpFaults
 from solar_pipeline.simulator.server import WsgiSimulator
 from solar_pipeline.simulator.solar_model import SystemSpec
 
@@ -39,17 +38,9 @@ DISABLED_TEXT = "Solar API disabled by customer config"
 DEVICE_TYPE = {"datamanager": 123, "gen24": 1}  # 123 = Symo 8.2-3-M; GEN24 always reports 1
 
 
-@dataclass
-class _Fault:
-    remaining: int
-    status: int = 503
-    body: str | None = None
-    path_contains: str | None = None
-    content_type: str = "application/json"
-
-
-class FroniusSimulator(WsgiSimulator):
+class FroniusSimulator(ArmsHttpFaults, WsgiSimulator):
     thread_name = "fronius-sim"
+    fault_status = 503
 
     def __init__(
         self,
@@ -72,21 +63,10 @@ class FroniusSimulator(WsgiSimulator):
         self.requests: list[str] = []  # "endpoint?query" of every request, in order
         self.base_url = ""
         self._lock = threading.Lock()
-        self._faults: FaultQueue[_Fault] = FaultQueue()
+        ArmsHttpFaults.__init__(self)
         self.app = self._build_app()
 
     # ---- test controls and truth -----------------------------------------------------------
-
-    def fail_next(
-        self,
-        count: int = 1,
-        status: int = 503,
-        body: str | None = None,
-        path_contains: str | None = None,
-        content_type: str = "application/json",
-    ) -> None:
-        """The next `count` matching requests answer `status` with `body` (default: empty)."""
-        self._faults.add(_Fault(count, status, body, path_contains, content_type))
 
     def truth_wh(self, day: date) -> int:
         """True AC production of the site's local day (what the 5-minute archive sums to)."""
@@ -125,9 +105,9 @@ class FroniusSimulator(WsgiSimulator):
             path = request.path
             with self._lock:
                 self.requests.append(f"{path}?{request.query_string.decode()}")
-            fault = self._faults.take(lambda f: f.path_contains is None or f.path_contains in path)
-            if fault is not None:
-                return Response(fault.body or "", fault.status, content_type=fault.content_type)
+            answer = self._fault_answer(path)
+            if answer is not None:
+                return answer
             if not self.solar_api_enabled:
                 return Response(DISABLED_TEXT, 404, content_type="text/plain")
             return None

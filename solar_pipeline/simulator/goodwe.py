@@ -48,7 +48,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask, Response, g, request
 
 from solar_pipeline.simulator import solar_model as model
-from solar_pipeline.simulator.faults import FaultQueue
+from solar_pipeline.simulator.faults import ArmsHttpFaults
 from solar_pipeline.simulator.server import WsgiSimulator
 from solar_pipeline.simulator.solar_model import SystemSpec
 
@@ -80,15 +80,6 @@ class SemsStats:
     faults_served: int = 0
 
 
-@dataclass
-class _Fault:
-    remaining: int
-    status: int = 200
-    body: str = '{"hasError":false,"code":0,"msg":"success","data":{"pacs":[{"date":"06/0'
-    content_type: str = JSON_TYPE
-    path_contains: str | None = None
-
-
 class _Refusal(Exception):
     """An error answer in SEMS's envelope (HTTP 200, the reason in `code`)."""
 
@@ -106,8 +97,10 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
-class SemsSimulator(WsgiSimulator):
+class SemsSimulator(ArmsHttpFaults, WsgiSimulator):
     thread_name = "goodwe-sim"
+    fault_body = '{"hasError":false,"code":0,"msg":"success","data":{"pacs":[{"date":"06/0'
+    fault_content_type = JSON_TYPE
 
     def __init__(
         self,
@@ -135,7 +128,7 @@ class SemsSimulator(WsgiSimulator):
         self._tokens: dict[str, float] = {}  # token -> issued at
         self._expired: set[str] = set()
         self._calls: list[float] = []  # times of calls within the throttle window
-        self._faults: FaultQueue[_Fault] = FaultQueue()
+        ArmsHttpFaults.__init__(self)
         self.app = self._build_app()
 
     # ---- addresses -------------------------------------------------------------------------
@@ -167,20 +160,6 @@ class SemsSimulator(WsgiSimulator):
         with self._lock:
             self._calls.clear()
 
-    def fail_next(
-        self,
-        count: int = 1,
-        status: int = 200,
-        body: str | None = None,
-        content_type: str = JSON_TYPE,
-        path_contains: str | None = None,
-    ) -> None:
-        """Answer the next `count` matching calls with this body (default: cut-off JSON)."""
-        fault = _Fault(count, status, content_type=content_type, path_contains=path_contains)
-        if body is not None:
-            fault.body = body
-        self._faults.add(fault)
-
     def true_energy(self, station_id: str, day: date) -> dict[str, int]:
         """Wh of the station's whole local `day`, straight from the model (not through HTTP)."""
         return {"produced_wh": model.daily_totals(self._spec(station_id), day)["micro_wh"]}
@@ -192,10 +171,10 @@ class SemsSimulator(WsgiSimulator):
         if request.url_rule is None:
             return None
         self.stats.requests[request.endpoint or "unknown"] += 1
-        fault = self._faults.take(lambda f: not f.path_contains or f.path_contains in request.path)
-        if fault is not None:
+        answer = self._fault_answer(request.path)
+        if answer is not None:
             self.stats.faults_served += 1
-            return Response(fault.body, fault.status, content_type=fault.content_type)
+            return answer
         if self.throttle_after is not None:
             with self._lock:
                 self._calls = [t for t in self._calls if t > g.now - self.throttle_window]

@@ -44,7 +44,7 @@ from flask import Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException
 
 from solar_pipeline.simulator import solar_model as model
-from solar_pipeline.simulator.faults import FaultQueue
+from solar_pipeline.simulator.faults import ArmsHttpFaults
 from solar_pipeline.simulator.server import WsgiSimulator
 from solar_pipeline.simulator.solar_model import SystemSpec
 
@@ -66,15 +66,6 @@ class SmaStats:
     refused: int = 0
     forbidden: int = 0
     faults_served: int = 0
-
-
-@dataclass
-class _Fault:
-    remaining: int
-    status: int = 200
-    body: str = '{"plant": {"plantId": "1"}, "setType": "EnergyAndPowerPv", "resolution": "Fi'
-    content_type: str = "application/json"
-    path_contains: str | None = None
 
 
 @dataclass
@@ -107,8 +98,9 @@ def plant_periods(spec: SystemSpec, day: date) -> tuple[tuple[int, datetime, int
     )
 
 
-class SmaSimulator(WsgiSimulator):
+class SmaSimulator(ArmsHttpFaults, WsgiSimulator):
     thread_name = "sma-sim"
+    fault_body = '{"plant": {"plantId": "1"}, "setType": "EnergyAndPowerPv", "resolution": "Fi'
 
     def __init__(
         self,
@@ -138,7 +130,7 @@ class SmaSimulator(WsgiSimulator):
         self._refresh: set[str] = set()  # live refresh tokens
         self._consent: dict[str, _Consent] = {}
         self._used: Counter[tuple[str, int]] = Counter()  # (client, window)
-        self._faults: FaultQueue[_Fault] = FaultQueue()
+        ArmsHttpFaults.__init__(self)
         self.app = self._build_app()
 
     # ---- URLs --------------------------------------------------------------------------------
@@ -175,20 +167,6 @@ class SmaSimulator(WsgiSimulator):
 
     def live_refresh_tokens(self) -> int:
         return len(self._refresh)
-
-    def fail_next(
-        self,
-        count: int = 1,
-        status: int = 200,
-        body: str | None = None,
-        content_type: str = "application/json",
-        path_contains: str | None = None,
-    ) -> None:
-        """Answer the next `count` matching data calls with this body (default: cut-off JSON)."""
-        fault = _Fault(count, status, content_type=content_type, path_contains=path_contains)
-        if body is not None:
-            fault.body = body
-        self._faults.add(fault)
 
     def true_energy(self, plant_id: int, day: date) -> dict[str, int]:
         """Wh of the plant's whole local `day`, straight from the model (not through HTTP)."""
@@ -229,10 +207,10 @@ class SmaSimulator(WsgiSimulator):
         self._bearer()
         self._count()
         self.stats.requests[request.endpoint or "unknown"] += 1
-        fault = self._faults.take(lambda f: not f.path_contains or f.path_contains in request.path)
-        if fault is not None:
+        answer = self._fault_answer(request.path)
+        if answer is not None:
             self.stats.faults_served += 1
-            return Response(fault.body, fault.status, content_type=fault.content_type)
+            return answer
         return None
 
     # ---- OAuth -------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from flask import Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException
 
 from solar_pipeline.simulator import solar_model as model
-from solar_pipeline.simulator.faults import FaultQueue
+from solar_pipeline.simulator.faults import ArmsHttpFaults
 from solar_pipeline.simulator.server import WsgiSimulator
 from solar_pipeline.simulator.solar_model import SystemSpec
 
@@ -57,15 +57,6 @@ class SolarEdgeStats:
     refused: int = 0
     faults_served: int = 0
     max_in_flight: int = 0
-
-
-@dataclass
-class _Fault:
-    remaining: int
-    status: int = 200
-    body: str = '{"energyDetails": {"timeUnit": "QUARTER_OF_AN_HOUR", "unit": "Wh", "mete'
-    content_type: str = "application/json"
-    path_contains: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,8 +144,9 @@ def _day_totals(spec: SystemSpec, day: date) -> dict[str, int]:
     return {name: sum(q.meter(name) for q in quarters) for name in METERS}
 
 
-class SolarEdgeSimulator(WsgiSimulator):
+class SolarEdgeSimulator(ArmsHttpFaults, WsgiSimulator):
     thread_name = "solaredge-sim"
+    fault_body = '{"energyDetails": {"timeUnit": "QUARTER_OF_AN_HOUR", "unit": "Wh", "mete'
 
     def __init__(
         self,
@@ -177,25 +169,11 @@ class SolarEdgeSimulator(WsgiSimulator):
         self._lock = threading.Lock()
         self._used: Counter[tuple[str, str, date]] = Counter()  # (kind, who, UTC day)
         self._in_flight = 0
-        self._faults: FaultQueue[_Fault] = FaultQueue()
+        ArmsHttpFaults.__init__(self)
         self._slow: list[list[float]] = []
         self.app = self._build_app()
 
     # ---- test controls ---------------------------------------------------------------------
-
-    def fail_next(
-        self,
-        count: int = 1,
-        status: int = 200,
-        body: str | None = None,
-        content_type: str = "application/json",
-        path_contains: str | None = None,
-    ) -> None:
-        """Answer the next `count` matching data calls with this body (default: cut-off JSON)."""
-        fault = _Fault(count, status, content_type=content_type, path_contains=path_contains)
-        if body is not None:
-            fault.body = body
-        self._faults.add(fault)
 
     def slow_next(self, seconds: float, count: int = 1) -> None:
         with self._lock:
@@ -290,10 +268,10 @@ class SolarEdgeSimulator(WsgiSimulator):
         site_id = (request.view_args or {}).get("site_id", "")
         self._count(key, str(site_id))
         self.stats.requests[request.endpoint or "unknown"] += 1
-        fault = self._faults.take(lambda f: not f.path_contains or f.path_contains in request.path)
-        if fault is not None:
+        answer = self._fault_answer(request.path)
+        if answer is not None:
             self.stats.faults_served += 1
-            return Response(fault.body, fault.status, content_type=fault.content_type)
+            return answer
         return None
 
     def _release(self, _exc: BaseException | None) -> None:
