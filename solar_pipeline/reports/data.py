@@ -14,18 +14,6 @@ import pandas as pd
 from solar_pipeline.energy.model import local_day_bounds
 
 DAYS = 30
-# Sources whose intervals are drawn as the day's power curve, local gateway first.
-CURVE_SOURCES = (
-    "envoy_meter",
-    "envoy_inverters",
-    "enphase_meter",
-    "enphase_micro",
-    "solaredge_details",
-    "sma_pv",
-    "fronius_archive",
-    "fronius_etotal",
-    "goodwe_pac",
-)
 
 
 @dataclass
@@ -114,16 +102,16 @@ def _curve_day(
 def _curve(conn: duckdb.DuckDBPyConnection, site: str, tz: str, day: date) -> pd.DataFrame:
     start, end = local_day_bounds(day, tz)
     frame = conn.execute(
-        f"""
+        """
         SELECT timezone(?, end_at) AS local_end, source,
                produced_wh * 3600 / epoch(end_at - start_at) AS watts
         FROM energy.intervals
         WHERE site_id = ? AND end_at > ? AND end_at <= ? AND produced_wh IS NOT NULL
+          -- every source's own steps; a gap after an outage or a daily total has no curve
           AND end_at > start_at AND epoch(end_at - start_at) <= 3600
-          AND source IN ({", ".join("?" for _ in CURVE_SOURCES)})
         ORDER BY source, end_at
         """,
-        [tz, site, start, end, *CURVE_SOURCES],
+        [tz, site, start, end],
     ).df()
     return frame
 
