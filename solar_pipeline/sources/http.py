@@ -33,7 +33,7 @@ from solar_pipeline.settings import InvalidSettingError, env
 
 MAX_ANSWER_BYTES_VAR = "SOLAR_MAX_ANSWER_BYTES"
 # The largest answer the clients ask for is well under 1 MB (a month of SolarEdge quarter-hours
-# for five meters, ~0.75 MB); 8 MiB leaves ten times that, and 8 MiB of JSON parsed stays
+# for five meters, ~0.7 MB); 8 MiB leaves ten times that, and 8 MiB of JSON parsed stays
 # under ~100 MB of Python objects, which a Raspberry Pi with 1 GB affords next to Dagster.
 DEFAULT_MAX_ANSWER_BYTES = 8 * 1024 * 1024
 MIN_MAX_ANSWER_BYTES = 64 * 1024

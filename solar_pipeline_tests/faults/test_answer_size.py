@@ -166,7 +166,7 @@ def test_the_cap_is_one_setting(monkeypatch):
 
 
 def test_a_lower_cap_cuts_an_ordinary_answer(monkeypatch):
-    # A month of 15-minute data for five meters is ~0.5 MB: over a 100 kB cap.
+    # A month of 15-minute data for five meters is ~0.7 MB: over a 100 kB cap.
     monkeypatch.setenv(MAX_ANSWER_BYTES_VAR, "100000")
     with SolarEdgeSimulator([solaredge.SITE], clock=lambda: solaredge.NOW) as sim:
         rec = solaredge.Recorder()
