@@ -27,7 +27,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from solar_pipeline.simulator import solar_model as model
-from solar_pipeline.simulator.faults import FaultQueue
+from solar_pipeline.simulator.faults import ArmsMisbehaviour, FaultQueue
 from solar_pipeline.simulator.server import WsgiSimulator
 from solar_pipeline.simulator.solar_model import SystemSpec
 
@@ -120,7 +120,7 @@ def _parse_epoch(raw: str, name: str) -> int:
         raise _api_error(422, f"Failed to parse date {name}={raw!r}") from None
 
 
-class EnphaseCloudSimulator(WsgiSimulator):
+class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
     thread_name = "enphase-cloud-sim"
 
     def __init__(
@@ -154,6 +154,7 @@ class EnphaseCloudSimulator(WsgiSimulator):
         self._minute_used: dict[int, int] = {}
         self._month_used: dict[int, int] = {}
         self._faults: FaultQueue[_Fault] = FaultQueue()
+        ArmsMisbehaviour.__init__(self)
         self._slow: list[list[float]] = []  # [seconds, remaining]
         self.app = self._build_app()
 
@@ -414,6 +415,7 @@ class EnphaseCloudSimulator(WsgiSimulator):
     def _build_app(self) -> Flask:
         app = Flask(__name__)
         app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
+        self.install_misbehaviour(app)
         app.before_request(self._gate)
 
         @app.errorhandler(_ApiError)

@@ -46,7 +46,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from solar_pipeline.simulator import solar_model as model
-from solar_pipeline.simulator.faults import FaultQueue
+from solar_pipeline.simulator.faults import ArmsMisbehaviour, FaultQueue
 from solar_pipeline.simulator.solar_model import SystemSpec
 from solar_pipeline.simulator.tls import self_signed_cert
 
@@ -385,7 +385,7 @@ class _ReplayFile:
     www_authenticate: str | None
 
 
-class EnvoySimulator:
+class EnvoySimulator(ArmsMisbehaviour):
     def __init__(
         self,
         spec: SystemSpec | None = None,
@@ -439,6 +439,7 @@ class EnvoySimulator:
         self._nonces: OrderedDict[str, None] = OrderedDict()
         self._enlighten_sessions: dict[str, str] = {}  # session_id -> email
         self._faults: FaultQueue[_Fault] = FaultQueue()
+        ArmsMisbehaviour.__init__(self)
         self._servers: list[tuple[BaseWSGIServer, threading.Thread]] = []
         self.app = self._build_gateway_app()
         self.cloud_app = self._build_cloud_app()
@@ -712,6 +713,7 @@ class EnvoySimulator:
 
     def _build_gateway_app(self) -> Flask:
         app = Flask(f"{__name__}.gateway")
+        self.install_misbehaviour(app)
         app.before_request(self._gateway_gate)
 
         @app.errorhandler(HTTPException)
@@ -1078,6 +1080,7 @@ class EnvoySimulator:
 
     def _build_cloud_app(self) -> Flask:
         app = Flask(f"{__name__}.enlighten")
+        self.install_misbehaviour(app)
         app.before_request(self._cloud_gate)
 
         @app.errorhandler(HTTPException)

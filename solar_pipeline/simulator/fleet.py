@@ -42,12 +42,15 @@ class FleetSimulators:
     sims: list[Any] = field(default_factory=list)
     sites: list[dict[str, Any]] = field(default_factory=list)
     settings: dict[str, str] = field(default_factory=dict)
+    # vendor -> its simulator, e.g. to arm `misbehave_next` (simulator/faults.py) on one of them
+    vendors: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> FleetSimulators:
         solaredge = SolarEdgeSimulator([COTTAGE], api_key=_key())
         fronius = FroniusSimulator(WORKSHOP)
         goodwe = SemsSimulator({FARM_STATION: FARM}, password=f"sems-{secrets.token_hex(6)}")
         sma = SmaSimulator([BARN], client_secret=f"sma-{secrets.token_hex(12)}")
+        self.vendors.update(solaredge=solaredge, fronius=fronius, goodwe=goodwe, sma=sma)
         for sim in (solaredge, fronius, goodwe, sma):
             sim.start(self.host, 0)
             self.sims.append(sim)

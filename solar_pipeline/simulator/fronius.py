@@ -99,6 +99,7 @@ class FroniusSimulator(ArmsHttpFaults, WsgiSimulator):
 
     def _build_app(self) -> Flask:
         app = Flask("fronius-sim")
+        self.install_misbehaviour(app)
 
         @app.before_request
         def gate() -> Response | None:

@@ -303,6 +303,7 @@ class SemsSimulator(ArmsHttpFaults, WsgiSimulator):
 
     def _build_app(self) -> Flask:
         app = Flask(__name__)
+        self.install_misbehaviour(app)
         app.before_request(self._gate)
 
         @app.errorhandler(_Refusal)

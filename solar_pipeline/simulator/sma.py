@@ -346,6 +346,7 @@ class SmaSimulator(ArmsHttpFaults, WsgiSimulator):
     def _build_app(self) -> Flask:
         app = Flask(__name__)
         app.json.sort_keys = False  # type: ignore[attr-defined]
+        self.install_misbehaviour(app)
         app.before_request(self._gate)
 
         @app.errorhandler(_ApiError)

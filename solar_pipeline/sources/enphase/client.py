@@ -23,14 +23,18 @@ from solar_pipeline.sources.http import (
     RecordsRetriedAttempts,
     excerpt,
     json_or_none,
+    receive,
     set_retry_observer,
 )
+from solar_pipeline.sources.parsing import nonnegative_number
 
 log = logging.getLogger(__name__)
 
 # A minute-limit 429 is waited out up to this long; anything longer is not a minute limit.
 MAX_MINUTE_WAIT_S = 90
 MAX_429_RETRIES = 3
+# datetime's last second (9999-12-31): a later `period_end` is no time at all.
+MAX_EPOCH_S = 253402300799
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,9 @@ class EnphaseClient(RecordsRetriedAttempts):
         throttled = 0
         while True:
             self.budget.before_request()
-            status, raw_id, body, content_type = self._send(endpoint, params, covers, token)
+            status, raw_id, body, content_type, error = self._send(endpoint, params, covers, token)
+            if error is not None:  # a redirect (never followed) or an answer over the size cap
+                raise EnphaseResponseError(endpoint, status, error, raw_id)
             if status == 401 and not refreshed:
                 refreshed = True
                 token = self.tokens.refresh_after_401(token)
@@ -101,7 +107,12 @@ class EnphaseClient(RecordsRetriedAttempts):
             return self._judge(endpoint, status, raw_id, body, content_type)
 
     def _judge(
-        self, endpoint: str, status: int, raw_id: int | None, body: str, content_type: str | None
+        self,
+        endpoint: str,
+        status: int,
+        raw_id: int | None,
+        body: str | None,
+        content_type: str | None,
     ) -> Fetched:
         data = json_or_none(body)
         if status >= 400:
@@ -116,14 +127,19 @@ class EnphaseClient(RecordsRetriedAttempts):
             )
         return Fetched(raw_id, data)
 
-    def _wait_out_429(self, body: str, endpoint: str, attempt: int) -> None:
+    def _wait_out_429(self, body: str | None, endpoint: str, attempt: int) -> None:
         data = json_or_none(body) or {}
         period = data.get("period") if isinstance(data, dict) else None
         period_end = data.get("period_end") if isinstance(data, dict) else None
+        # NaN, Infinity, 1e400, a year past 9999 or a bool are no period end: wait for the
+        # next minute as if none were given (time.sleep(nan) would raise).
+        period_end = nonnegative_number(period_end)
+        if period_end is not None and not 0 < period_end <= MAX_EPOCH_S:
+            period_end = None
         if period == "month":
-            raise QuotaExhausted(period_end if isinstance(period_end, int) else None)
+            raise QuotaExhausted(int(period_end) if period_end is not None else None)
         now = self.clock()
-        wait = (period_end - now + 1) if isinstance(period_end, int | float) else 60 - now % 60 + 1
+        wait = (period_end - now + 1) if period_end is not None else 60 - now % 60 + 1
         if attempt > MAX_429_RETRIES or wait > MAX_MINUTE_WAIT_S:
             raise EnphaseResponseError(
                 endpoint, 429, f"still throttled after {attempt} waits ({excerpt(body)})"
@@ -138,7 +154,7 @@ class EnphaseClient(RecordsRetriedAttempts):
         params: dict[str, Any],
         covers: tuple[int, int] | None,
         token: str,
-    ) -> tuple[int | None, int | None, str, str | None]:
+    ) -> tuple[int | None, int | None, str | None, str | None, str | None]:
         url = f"{self.base_url}/api/v4/systems/{self.system_id}/{endpoint}"
         # The API key goes in a header (documented by Enphase) so it never appears in a URL,
         # a proxy log or the raw table's query column.
@@ -146,7 +162,15 @@ class EnphaseClient(RecordsRetriedAttempts):
         started = self.clock()
         self._pending = (endpoint, params, covers, started)
         try:
-            resp = self.session.get(url, params=params, headers=headers, timeout=self.timeout)
+            got = receive(
+                self.session,
+                "GET",
+                url,
+                params=params,
+                headers=headers,
+                timeout=self.timeout,
+                secrets=(self._api_key, token),
+            )
         except requests.RequestException as exc:
             self._record(endpoint, params, covers, started, None, None, None, type(exc).__name__)
             raise EnphaseTransportError(
@@ -154,12 +178,10 @@ class EnphaseClient(RecordsRetriedAttempts):
             ) from None
         finally:
             self._pending = None
-        body = resp.text
-        content_type = resp.headers.get("Content-Type")
         raw_id = self._record(
-            endpoint, params, covers, started, resp.status_code, content_type, body, None
+            endpoint, params, covers, started, got.status, got.content_type, got.body, got.error
         )
-        return resp.status_code, raw_id, body, content_type
+        return got.status, raw_id, got.body, got.content_type, got.error
 
     def _record(
         self,
@@ -185,13 +207,14 @@ class EnphaseClient(RecordsRetriedAttempts):
             elapsed_ms=elapsed,
             error=error,
             covers=covers,
-            valid_json=body is not None and json_or_none(body) is not None,
+            # A redirect or a truncated answer is never usable, whatever its body.
+            valid_json=error is None and body is not None and json_or_none(body) is not None,
         )
         entry = LedgerEntry("enphase", endpoint, "data", started, status, elapsed, error)
         return self.log.record(entry, raw)
 
 
-def _error_detail(data: Any, body: str, content_type: str | None) -> str:
+def _error_detail(data: Any, body: str | None, content_type: str | None) -> str:
     if isinstance(data, dict):
         parts = [str(data.get(k)) for k in ("message", "details") if data.get(k)]
         if parts:

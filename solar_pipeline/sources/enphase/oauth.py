@@ -16,6 +16,8 @@ from solar_pipeline.sources.enphase.errors import (
 )
 from solar_pipeline.sources.enphase.ledger import LedgerEntry, RequestLog
 from solar_pipeline.sources.enphase.tokens import TokenPair
+from solar_pipeline.sources.http import Received, json_or_none, receive
+from solar_pipeline.sources.parsing import nonnegative_number
 
 # Enphase's own page that shows the code for manual copying.
 DEFAULT_REDIRECT_PATH = "/oauth/redirect_uri"
@@ -69,11 +71,19 @@ class OAuthClient:
             # Enphase's sample puts the grant in the query string, but a URL ends up in debug
             # logs (urllib3 logs every request line) and proxy logs; the form body, which
             # Enphase accepts as well, keeps the refresh token out of them. Client credentials
-            # go only in the Basic header.
-            resp = self.session.post(
-                url, data=params, auth=(self.client_id, self.client_secret), timeout=self.timeout
+            # go only in the Basic header. A redirect is not followed (a 307 would re-send the
+            # form to wherever it points).
+            resp = receive(
+                self.session,
+                "POST",
+                url,
+                data=params,
+                auth=(self.client_id, self.client_secret),
+                timeout=self.timeout,
+                # Not the refresh token: a non-rotating server answers the same one back.
+                secrets=(self.client_secret,),
             )
-            status = resp.status_code
+            status, error = resp.status, resp.error
         except requests.RequestException as exc:
             error = type(exc).__name__
             raise EnphaseTransportError(
@@ -92,6 +102,10 @@ class OAuthClient:
                         error=error,
                     )
                 )
+        if resp.error is not None:
+            raise EnphaseResponseError(
+                "oauth/token", status, f"{resp.error}; check ENPHASE_API_URL"
+            )
         if status in (400, 401, 403):
             # The body names the grant problem; it never contains our secrets, but keep only the
             # OAuth error code to be sure nothing token-like lands in a log.
@@ -100,19 +114,19 @@ class OAuthClient:
         if status != 200:
             raise EnphaseResponseError("oauth/token", status, "token endpoint error; retry later")
         try:
-            body = resp.json()
-            return TokenPair.from_token_response(body, int(self.clock()), origin)
-        except (ValueError, KeyError, TypeError):
+            body = json_or_none(resp.body)
+            if isinstance(body, dict) and nonnegative_number(body.get("expires_in")) is None:
+                # NaN, Infinity, 1e400: the default lifetime, not a lost (rotated) pair.
+                body.pop("expires_in", None)
+            return TokenPair.from_token_response(body, int(self.clock()), origin)  # type: ignore[arg-type]
+        except (ValueError, KeyError, TypeError, OverflowError):  # OverflowError: 1e400
             raise EnphaseResponseError(
                 "oauth/token", status, "token response is not the expected JSON"
             ) from None
 
 
-def _oauth_error(resp: requests.Response) -> str | None:
-    try:
-        body = resp.json()
-    except ValueError:
-        return None
+def _oauth_error(resp: Received) -> str | None:
+    body = json_or_none(resp.body)
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         return body["error"][:40]
     return None

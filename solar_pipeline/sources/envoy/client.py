@@ -27,7 +27,12 @@ from solar_pipeline.sources.envoy.errors import (
 from solar_pipeline.sources.envoy.parse import EnvoyInfo, EnvoyParseError, parse_info
 from solar_pipeline.sources.envoy.tls import CertificatePin
 from solar_pipeline.sources.envoy.tokens import EnvoyTokenProvider
-from solar_pipeline.sources.http import RetriedAttempt, build_session, set_retry_observer
+from solar_pipeline.sources.http import (
+    RetriedAttempt,
+    build_session,
+    receive,
+    set_retry_observer,
+)
 
 MIN_JSON_VERSION = (3, 9)
 MIN_JWT_VERSION = (7,)
@@ -97,9 +102,9 @@ class EnvoyClient:
     def connect(self) -> EnvoyInfo:
         """Probe /info and authenticate; raises for what a person must fix."""
         resp = self.get("/info", authenticated=False)
-        if resp.status != 200 or resp.body is None:
+        if resp.status != 200 or resp.body is None or resp.error is not None:
             raise EnvoyUnreachable(
-                f"Envoy at {self.url}: /info answered {resp.status or resp.error}"
+                f"Envoy at {self.url}: /info answered {resp.error or resp.status}"
             )
         try:
             info = parse_info(resp.body)
@@ -125,8 +130,8 @@ class EnvoyClient:
         return info
 
     def _check_jwt(self, token: str) -> bool:
-        resp = self._send("/auth/check_jwt", {"Authorization": f"Bearer {token}"})
-        return resp.status == 200
+        resp = self._send("/auth/check_jwt", {"Authorization": f"Bearer {token}"}, (token,))
+        return resp.status == 200 and resp.error is None
 
     def _reauthenticate(self) -> bool:
         """After a 401: re-check the token (new session cookie), renew it if refused."""
@@ -149,14 +154,22 @@ class EnvoyClient:
             resp = self._send(endpoint)
         return resp
 
-    def _send(self, endpoint: str, headers: dict[str, str] | None = None) -> EnvoyResponse:
+    def _send(
+        self, endpoint: str, headers: dict[str, str] | None = None, secrets: tuple[str, ...] = ()
+    ) -> EnvoyResponse:
         session = self._session()
         started = self.clock()
         self._pending = (endpoint, started)
         try:
-            # Missing endpoints can redirect to error pages or to https://localhost/.
-            r = session.get(
-                self.url + endpoint, headers=headers, timeout=self.timeout, allow_redirects=False
+            # Missing endpoints can redirect to error pages or to https://localhost/: a redirect
+            # is recorded, never followed (the session cookie would go along).
+            got = receive(
+                session,
+                "GET",
+                self.url + endpoint,
+                headers=headers,
+                timeout=self.timeout,
+                secrets=secrets,
             )
         except requests.exceptions.SSLError:
             if self.fingerprint:
@@ -179,10 +192,11 @@ class EnvoyClient:
         resp = EnvoyResponse(
             endpoint,
             started,
-            r.status_code,
-            r.headers.get("Content-Type"),
-            r.text,
+            got.status,
+            got.content_type,
+            got.body,
             (self.clock() - started) * 1000,
+            got.error,
         )
         self.record(resp)
         return resp

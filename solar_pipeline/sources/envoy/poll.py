@@ -9,12 +9,12 @@ hardware.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from solar_pipeline.sources.envoy.client import EnvoyClient, EnvoyResponse
 from solar_pipeline.sources.envoy.errors import EnvoyUnreachable
 from solar_pipeline.sources.envoy.parse import EnvoyInfo
+from solar_pipeline.sources.http import json_or_none
 
 PRODUCTION = "/production.json?details=1"
 PRODUCTION_V1 = "/api/v1/production"
@@ -36,20 +36,20 @@ class PollResult:
 
 
 def _usable_json(resp: EnvoyResponse, key: str | None = None) -> bool:
-    if resp.status != 200 or not resp.body:
+    if resp.status != 200 or not resp.body or resp.error is not None:
         return False
-    try:
-        data = json.loads(resp.body)
-    except ValueError:
-        return False
-    return key is None or (isinstance(data, dict) and key in data)
+    # json_or_none, not json.loads: deeply nested JSON must not end the poll (RecursionError).
+    data = json_or_none(resp.body)
+    return data is not None and (key is None or (isinstance(data, dict) and key in data))
 
 
 def _complete_device_data(resp: EnvoyResponse) -> bool:
     """device_data answered and lists every device (it stops at deviceDataLimit, 50)."""
     if not _usable_json(resp, "deviceCount"):
         return False
-    data = json.loads(resp.body or "{}")
+    data = json_or_none(resp.body)
+    if not isinstance(data, dict):
+        return False
     limit = data.get("deviceDataLimit")
     return not (isinstance(limit, int) and data.get("deviceCount", 0) >= limit)
 

@@ -18,6 +18,7 @@ import requests
 
 from solar_pipeline.sources.envoy.errors import EnvoyAuthError
 from solar_pipeline.sources.files import write_private_file
+from solar_pipeline.sources.http import json_or_none, receive
 from solar_pipeline.sources.jwt_claims import jwt_expiry
 
 RENEW_MARGIN_S = 30 * 86400
@@ -61,29 +62,35 @@ class EnlightenTokenFetcher:
 
     def fetch(self, serial: str) -> str:
         try:
-            login = self.session.post(
+            # A redirect is not followed: a 307 would re-send the password to its target.
+            login = receive(
+                self.session,
+                "POST",
                 f"{self.enlighten_url}/login/login.json",
                 data={"user[email]": self.username, "user[password]": self._password},
                 timeout=self.timeout,
+                secrets=(self._password,),
             )
         except requests.RequestException as exc:
             raise EnvoyAuthError(f"Enlighten login unreachable ({type(exc).__name__})") from None
-        if login.status_code in (401, 403):
+        if login.error is not None:
+            raise EnvoyAuthError(f"Enlighten login: {login.error}; check ENLIGHTEN_URL")
+        if login.status in (401, 403):
             raise EnvoyAuthError(
                 "Enlighten refused the login: check ENLIGHTEN_USERNAME and ENLIGHTEN_PASSWORD"
             )
-        try:
-            session_id = login.json().get("session_id")
-        except ValueError:
-            session_id = None
-        if not session_id:
+        answer = json_or_none(login.body)
+        session_id = answer.get("session_id") if isinstance(answer, dict) else None
+        if not session_id or not isinstance(session_id, str):
             raise EnvoyAuthError(
                 "Enlighten login gave no session id (accounts with multi-factor authentication "
                 "cannot log in this way): create an owner token at https://entrez.enphaseenergy.com"
                 " and set ENVOY_TOKEN"
             )
         try:
-            resp = self.session.post(
+            resp = receive(
+                self.session,
+                "POST",
                 f"{self.entrez_url}/tokens",
                 json={
                     "session_id": session_id,
@@ -91,13 +98,16 @@ class EnlightenTokenFetcher:
                     "username": self.username,
                 },
                 timeout=self.timeout,
+                secrets=(self._password, session_id),
             )
         except requests.RequestException as exc:
             raise EnvoyAuthError(f"Entrez unreachable ({type(exc).__name__})") from None
-        token = resp.text.strip()
-        if resp.status_code != 200 or token.count(".") != 2:
+        if resp.error is not None:
+            raise EnvoyAuthError(f"Entrez: {resp.error}; check ENTREZ_URL")
+        token = (resp.body or "").strip()
+        if resp.status != 200 or token.count(".") != 2:
             raise EnvoyAuthError(
-                f"Entrez gave no token for gateway {serial} (HTTP {resp.status_code}): "
+                f"Entrez gave no token for gateway {serial} (HTTP {resp.status}): "
                 "check ENVOY_SERIAL and that the account owns that gateway"
             )
         return token

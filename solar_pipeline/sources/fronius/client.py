@@ -25,7 +25,12 @@ from solar_pipeline.sources.fronius.errors import (
     FroniusUnsupported,
 )
 from solar_pipeline.sources.fronius.parse import PRODUCED_CHANNEL, checked_data
-from solar_pipeline.sources.http import RecordsRetriedAttempts, build_session, set_retry_observer
+from solar_pipeline.sources.http import (
+    RecordsRetriedAttempts,
+    build_session,
+    receive,
+    set_retry_observer,
+)
 
 BASE_PATH = "/solar_api/v1/"
 POWER_FLOW = "GetPowerFlowRealtimeData.fcgi"
@@ -159,6 +164,8 @@ class FroniusClient(RecordsRetriedAttempts):
                 f"{where} did not answer {resp.endpoint} ({resp.error}). Check FRONIUS_URL "
                 "(http://<datamanager or inverter IP>) and that the device is on the LAN."
             )
+        if resp.error is not None:  # a redirect (not followed) or an answer over the size cap
+            raise FroniusError(f"{where}: {resp.endpoint} {resp.error}")
         if resp.status == 404:
             if resp.endpoint == ARCHIVE:
                 raise FroniusUnsupported(
@@ -193,13 +200,13 @@ class FroniusClient(RecordsRetriedAttempts):
         self._pending = (endpoint, query, started)
         url = f"{self.url}{BASE_PATH}{endpoint}" + (f"?{query}" if query else "")
         try:
-            r = self.session.get(url, timeout=self.timeout, allow_redirects=False)
+            got = receive(self.session, "GET", url, timeout=self.timeout)
         except requests.RequestException as exc:
             return self._record(endpoint, query, started, None, None, None, type(exc).__name__)
         finally:
             self._pending = None
         return self._record(
-            endpoint, query, started, r.status_code, r.headers.get("Content-Type"), r.text
+            endpoint, query, started, got.status, got.content_type, got.body, got.error
         )
 
     def _record(

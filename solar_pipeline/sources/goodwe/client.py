@@ -63,11 +63,14 @@ from solar_pipeline.sources.goodwe.errors import (
     SemsTransportError,
 )
 from solar_pipeline.sources.http import (
+    REDACTED,
     ObservedRetry,
     RecordsRetriedAttempts,
     build_session,
     excerpt,
     json_or_none,
+    receive,
+    scrub,
     set_retry_observer,
 )
 
@@ -82,7 +85,6 @@ EXPIRED_CODES = frozenset({"100001", "100002"})
 RATE_LIMIT_CODE = "GY0429"
 RATE_LIMIT_BACKOFF_S = 300.0
 MAX_DAYS_PER_CALL = 31  # inferred: the largest `count` a community client is seen to send
-REDACTED = "***"
 _SECRET_KEYS = frozenset({"token", "pwd", "password"})
 
 
@@ -133,30 +135,21 @@ def answer_code(data: Any) -> str | None:
 
 
 def _secret_values(data: Any) -> set[str]:
-    """Every non-empty string under a token/password key, at any depth."""
+    """Every non-empty string under a token/password key, at any depth (walked without
+    recursion: an answer nested almost as deep as json reads must not overflow the stack)."""
     found: set[str] = set()
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if str(key).lower() in _SECRET_KEYS and isinstance(value, str) and value:
-                found.add(value)
-            else:
-                found |= _secret_values(value)
-    elif isinstance(data, list):
-        for item in data:
-            found |= _secret_values(item)
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if str(key).lower() in _SECRET_KEYS and isinstance(value, str) and value:
+                    found.add(value)
+                else:
+                    stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)
     return found
-
-
-def scrub(text: str | None, secrets: set[str]) -> str | None:
-    """`text` with each secret (also in its JSON-escaped spelling) replaced by '***'."""
-    if not text:
-        return text
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-        escaped = json.dumps(secret)[1:-1]
-        if escaped != secret:
-            text = text.replace(escaped, REDACTED)
-    return text
 
 
 class SemsClient(RecordsRetriedAttempts):
@@ -244,6 +237,9 @@ class SemsClient(RecordsRetriedAttempts):
             token=json.dumps(header, separators=(",", ":")),
             shown={"account": self.account, "pwd": REDACTED},
         )
+        if resp.status is not None and resp.error is not None:
+            # A redirect (not followed: a 307 would re-send the password) or a huge answer.
+            raise SemsResponseError(LOGIN_PATH, resp.status, None, resp.error)
         data = json_or_none(raw)
         code = answer_code(data)
         self._judge_limits(resp, code)
@@ -340,7 +336,10 @@ class SemsClient(RecordsRetriedAttempts):
         started = self.clock()
         self._pending = (endpoint, query, covers, started)
         try:
-            r = self.session.post(url, json=payload, headers=headers, timeout=self.timeout)
+            # Not scrubbed here: the login reads its token from `raw`; _record scrubs.
+            got = receive(
+                self.session, "POST", url, json=payload, headers=headers, timeout=self.timeout
+            )
         except requests.RequestException as exc:
             # Only the class name: requests' messages may carry the URL and the request.
             self._record(endpoint, query, covers, started, None, None, None, type(exc).__name__)
@@ -350,11 +349,10 @@ class SemsClient(RecordsRetriedAttempts):
             ) from None
         finally:
             self._pending = None
-        raw = r.text
         resp = self._record(
-            endpoint, query, covers, started, r.status_code, r.headers.get("Content-Type"), raw
+            endpoint, query, covers, started, got.status, got.content_type, got.body, got.error
         )
-        return resp, raw
+        return resp, got.body
 
     def _record(
         self,
@@ -378,7 +376,7 @@ class SemsClient(RecordsRetriedAttempts):
             content_type=content_type,
             body=scrub(body, secrets),
             elapsed_ms=(self.clock() - started) * 1000,
-            error=error,
+            error=scrub(error, secrets),
             covers=covers,
         )
         self.record(resp)
@@ -401,6 +399,9 @@ class SemsClient(RecordsRetriedAttempts):
             )
 
     def _judge(self, resp: SemsResponse) -> None:
+        if resp.status is not None and resp.error is not None:
+            # A redirect (not followed: the token stays home) or an answer over the size cap.
+            raise SemsResponseError(resp.endpoint, resp.status, None, resp.error)
         code = self._code(resp)
         self._judge_limits(resp, code)
         if resp.status is not None and resp.status >= 400:

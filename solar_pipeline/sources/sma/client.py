@@ -21,6 +21,7 @@ whose owner has not consented or revoked the consent answers 403.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from solar_pipeline.sources.http import (
     build_session,
     excerpt,
     json_or_none,
+    receive,
     set_retry_observer,
 )
 from solar_pipeline.sources.sma.errors import (
@@ -91,7 +93,7 @@ def retry_after_seconds(value: str | None) -> float | None:
         seconds = float(value.strip())
     except ValueError:
         return None
-    return max(seconds, 0.0)
+    return max(seconds, 0.0) if math.isfinite(seconds) else None  # "nan", "inf": none given
 
 
 class SmaClient(RecordsRetriedAttempts):
@@ -182,7 +184,15 @@ class SmaClient(RecordsRetriedAttempts):
         started = self.clock()
         self._pending = (endpoint, params, covers, started)
         try:
-            r = self.session.get(url, params=params, headers=headers, timeout=self.timeout)
+            got = receive(
+                self.session,
+                "GET",
+                url,
+                params=params,
+                headers=headers,
+                timeout=self.timeout,
+                secrets=(token,),
+            )
         except requests.RequestException as exc:
             # Only the class name: requests' messages can carry the URL and headers.
             self._record(endpoint, params, covers, started, None, None, None, type(exc).__name__)
@@ -197,10 +207,11 @@ class SmaClient(RecordsRetriedAttempts):
             params,
             covers,
             started,
-            r.status_code,
-            r.headers.get("Content-Type"),
-            r.text,
-            retry_after_s=retry_after_seconds(r.headers.get("Retry-After")),
+            got.status,
+            got.content_type,
+            got.body,
+            got.error,
+            retry_after_s=retry_after_seconds(got.headers.get("Retry-After")),
         )
 
     def _record(
@@ -236,6 +247,9 @@ class SmaClient(RecordsRetriedAttempts):
 
     def _judge(self, resp: SmaResponse) -> None:
         status = resp.status
+        if status is not None and resp.error is not None:
+            # A redirect (never followed: the token stays home) or an answer over the size cap.
+            raise SmaResponseError(resp.endpoint, status, resp.error)
         if status is None or status < 400:
             return
         detail = problem_detail(resp.body, resp.content_type)

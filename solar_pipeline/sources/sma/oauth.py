@@ -36,7 +36,8 @@ from solar_pipeline.sources.enphase.tokens import (
     TokenStore,
     token_store_from_uri,
 )
-from solar_pipeline.sources.http import build_session, json_or_none
+from solar_pipeline.sources.http import Received, build_session, json_or_none, receive
+from solar_pipeline.sources.parsing import nonnegative_number
 from solar_pipeline.sources.sma.client import (
     SmaResponse,
     problem_detail,
@@ -162,22 +163,31 @@ class SmaOAuth:
     def _token_call(self, params: dict[str, str], origin: str) -> TokenPair:
         form = {**params, "client_id": self.client_id, "client_secret": self._client_secret}
         resp = self._post("oauth2/token", self.token_url, data=form)
-        status = resp.status_code
+        status = resp.status
+        if resp.error is not None:  # a redirect (not followed) or an answer over the size cap
+            raise SmaResponseError("oauth2/token", status, f"{resp.error}; check SMA_TOKEN_URL")
         if status == 200:
-            body = json_or_none(resp.text)
+            body = json_or_none(resp.body)
             if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
                 raise SmaResponseError(
                     "oauth2/token", status, "token answer is not the expected JSON"
                 )
-            expires_in = int(body.get("refresh_expires_in") or 0)
-            body = {**body, "refresh_token": body.get("refresh_token") or ""}
+            # Lifetimes that are no number (NaN, Infinity, 1e400, text) fall back to SMA's
+            # documented ones: the tokens themselves are good, and a rotated refresh token
+            # must not be dropped over a broken lifetime.
+            refresh_s = _seconds(body.get("refresh_expires_in"))
+            body = {
+                **body,
+                "refresh_token": body.get("refresh_token") or "",
+                "expires_in": _seconds(body.get("expires_in")) or MAX_ACCESS_AGE_S,
+            }
             return TokenPair.from_token_response(
                 body,
                 int(self.clock()),
                 origin,
-                refresh_lifetime_s=expires_in if expires_in > 0 else REFRESH_LIFETIME_S,
+                refresh_lifetime_s=refresh_s or REFRESH_LIFETIME_S,
             )
-        data = json_or_none(resp.text)
+        data = json_or_none(resp.body)
         code = data.get("error") if isinstance(data, dict) else None
         code = code[:40] if isinstance(code, str) else f"HTTP {status}"
         if status == 400 and code == "invalid_grant" and params["grant_type"] == "refresh_token":
@@ -194,7 +204,7 @@ class SmaOAuth:
 
     # ---- consent ---------------------------------------------------------------------------
 
-    def request_consent(self, login_hint: str, access_token: str) -> requests.Response:
+    def request_consent(self, login_hint: str, access_token: str) -> Received:
         """POST bc-authorize for the owner e-mail `login_hint`; the raw answer (judged by
         SmaConsent, which can refresh the token after a 401)."""
         headers = {"Authorization": f"Bearer {access_token}"}
@@ -204,22 +214,30 @@ class SmaOAuth:
 
     # ---- transport -------------------------------------------------------------------------
 
-    def _post(self, endpoint: str, url: str, **kwargs) -> requests.Response:
+    def _post(self, endpoint: str, url: str, **kwargs) -> Received:
         started = self.clock()
         try:
-            resp = self.session.post(url, timeout=self.timeout, **kwargs)
+            # A redirect is not followed: a 307 would re-send the client secret to its target.
+            resp = receive(
+                self.session,
+                "POST",
+                url,
+                timeout=self.timeout,
+                secrets=(self._client_secret,),
+                **kwargs,
+            )
         except requests.RequestException as exc:
             self._log(endpoint, started, None, None, None, type(exc).__name__)
             raise SmaTransportError(f"SMA {endpoint} unreachable ({type(exc).__name__})") from None
         # Token answers carry tokens: recorded without their body.
-        body = resp.text if endpoint != "oauth2/token" else None
+        body = resp.body if endpoint != "oauth2/token" else None
         self._log(
             endpoint,
             started,
-            resp.status_code,
-            resp.headers.get("Content-Type"),
+            resp.status,
+            resp.content_type,
             body,
-            None,
+            resp.error,
             retry_after_seconds(resp.headers.get("Retry-After")),
         )
         return resp
@@ -257,7 +275,14 @@ class _GrantRefused(Exception):
     """The refresh token was refused (invalid_grant): fall back to client credentials."""
 
 
-def _rate_limited(endpoint: str, resp: requests.Response) -> SmaRateLimited:
+def _seconds(value: object) -> int:
+    """Whole seconds (at most a year) from an answer; 0 (none stated) unless a finite,
+    non-negative number."""
+    seconds = nonnegative_number(value)
+    return int(min(seconds, REFRESH_LIFETIME_S)) if seconds is not None else 0
+
+
+def _rate_limited(endpoint: str, resp: Received) -> SmaRateLimited:
     after = retry_after_seconds(resp.headers.get("Retry-After"))
     wait = f"retry after {after:.0f} s" if after is not None else "wait for the next window"
     return SmaRateLimited(
@@ -302,7 +327,7 @@ class SmaConsent:
         """Ask SMA to e-mail the owner (or, once asked, read the current state)."""
         token = self.tokens.access_token()
         resp = self.oauth.request_consent(login_hint, token)
-        if resp.status_code == 401:
+        if resp.status == 401:
             resp = self.oauth.request_consent(login_hint, self.tokens.refresh_after_401(token))
         return self._judge(resp, login_hint, plant_id)
 
@@ -339,12 +364,12 @@ class SmaConsent:
         current = self.tokens.current()
         self.tokens.refresh_after_401(current.access_token if current else "")
 
-    def _judge(
-        self, resp: requests.Response, login_hint: str, plant_id: str | None
-    ) -> ConsentStatus:
-        status = resp.status_code
+    def _judge(self, resp: Received, login_hint: str, plant_id: str | None) -> ConsentStatus:
+        status = resp.status
+        if resp.error is not None:  # a redirect (not followed) or an answer over the size cap
+            raise SmaResponseError("bc-authorize", status, f"{resp.error}; check SMA_CONSENT_URL")
         if status in (200, 201):
-            data = json_or_none(resp.text)
+            data = json_or_none(resp.body)
             if isinstance(data, dict) and isinstance(data.get("state"), str):
                 interval = data.get("interval")
                 return ConsentStatus(
@@ -353,10 +378,11 @@ class SmaConsent:
                     data.get("expirationDate")
                     if isinstance(data.get("expirationDate"), str)
                     else None,
-                    float(interval) if isinstance(interval, int | float) else None,
+                    # NaN or a negative interval would make the poll's sleep raise.
+                    float(_seconds(interval)) if _seconds(interval) > 0 else None,
                 )
             raise SmaResponseError("bc-authorize", status, "answer has no consent state")
-        detail = problem_detail(resp.text, resp.headers.get("Content-Type"))
+        detail = problem_detail(resp.body, resp.content_type)
         if status == 429:
             raise _rate_limited("bc-authorize", resp)
         if status == 401:

@@ -24,6 +24,7 @@ from solar_pipeline.sources.http import (
     build_session,
     excerpt,
     json_or_none,
+    receive,
     set_retry_observer,
 )
 from solar_pipeline.sources.solaredge.budget import DailyBudget
@@ -177,7 +178,15 @@ class SolarEdgeClient(RecordsRetriedAttempts):
         started = self.clock()
         self._pending = (endpoint, params, covers, started)
         try:
-            r = self.session.get(url, params=sent, headers=headers, timeout=self.timeout)
+            got = receive(
+                self.session,
+                "GET",
+                url,
+                params=sent,
+                headers=headers,
+                timeout=self.timeout,
+                secrets=(self._api_key,),
+            )
         except requests.RequestException as exc:
             # Only the class name: requests' messages carry the URL, and with V1 the key.
             self._record(endpoint, params, covers, started, None, None, None, type(exc).__name__)
@@ -188,7 +197,7 @@ class SolarEdgeClient(RecordsRetriedAttempts):
         finally:
             self._pending = None
         return self._record(
-            endpoint, params, covers, started, r.status_code, r.headers.get("Content-Type"), r.text
+            endpoint, params, covers, started, got.status, got.content_type, got.body, got.error
         )
 
     def _record(
@@ -224,6 +233,9 @@ class SolarEdgeClient(RecordsRetriedAttempts):
 
     def _judge(self, resp: SolarEdgeResponse) -> None:
         status = resp.status
+        if status is not None and resp.error is not None:
+            # A redirect (never followed: the key stays home) or an answer over the size cap.
+            raise SolarEdgeResponseError(resp.endpoint, status, resp.error)
         if status is None or status < 400:
             return
         detail = self._detail(resp)
