@@ -2,6 +2,8 @@
 browser with the network off: every chart drawn, no console error, no request leaving it."""
 
 import math
+import os
+import stat
 from pathlib import Path
 
 import dagster as dg
@@ -193,3 +195,47 @@ def test_report_command_builds_it_on_demand(history: History, tmp_path, monkeypa
     monkeypatch.setenv("SOLAR_DUCKDB_PATH", str(tmp_path / "missing.duckdb"))
     missing = CliRunner().invoke(main, ["report"])
     assert missing.exit_code != 0 and "run the pipeline first" in missing.output
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_report_into_a_web_root_changes_no_directory_it_did_not_create(
+    history: History, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SOLAR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SOLAR_DUCKDB_PATH", history.warehouse.path)
+    www = tmp_path / "www"
+    www.mkdir(mode=0o755)
+    www.chmod(0o755)
+    umask = os.umask(0o022)
+    os.umask(umask)
+
+    # A new folder in the web root: created with the ordinary mode, the page readable by the
+    # web server (another user), the web root untouched.
+    new = www / "solar"
+    out = CliRunner().invoke(main, ["report", "--to", str(new)])
+    assert out.exit_code == 0, out.output
+    assert _mode(www) == 0o755
+    assert _mode(new) == 0o777 & ~umask
+    for name in ("energy_dashboard.html", "energy_dashboard.png"):
+        assert _mode(new / name) == 0o644, name
+
+    # A folder that exists keeps its mode, and so does a page the owner restricted (say to
+    # the web server's group): a rebuild replaces the content, not the permissions.
+    existing = www / "existing"
+    existing.mkdir()
+    existing.chmod(0o750)
+    (existing / "energy_dashboard.html").write_text("old")
+    (existing / "energy_dashboard.html").chmod(0o640)
+    out = CliRunner().invoke(main, ["report", "--to", str(existing)])
+    assert out.exit_code == 0, out.output
+    assert _mode(existing) == 0o750 and _mode(www) == 0o755
+    assert _mode(existing / "energy_dashboard.html") == 0o640
+    assert (existing / "energy_dashboard.html").stat().st_size > 500_000
+
+    # Without --to the page stays inside the private data directory.
+    out = CliRunner().invoke(main, ["report"])
+    assert out.exit_code == 0, out.output
+    assert _mode(tmp_path / "data") == 0o700 and _mode(tmp_path / "data" / "reports") == 0o700
