@@ -8,6 +8,7 @@ import contextlib
 import html
 import json
 import os
+import re
 import stat
 import tempfile
 from dataclasses import dataclass
@@ -59,13 +60,32 @@ class Page:
 @cache
 def _bundle() -> str:
     # Built once per process (about 2 s): the standard bundle puts vegaEmbed on window.
-    return vlc.javascript_bundle(vl_version=VL_VERSION)
+    # Inlined in a <script> element: "</script" would end it and "<!--" could swallow the page
+    # (see script_json); in a JavaScript string or regular expression "<\/" and "<\!" still
+    # mean "</" and "<!". Today's bundle has neither; a future one must not break the page.
+    bundle = vlc.javascript_bundle(vl_version=VL_VERSION)
+    return re.sub(r"<(/script|!--)", r"<\\\1", bundle, flags=re.IGNORECASE)
+
+
+# Inside a <script> element the HTML parser still reacts to "</script" and to "<!--" (which,
+# followed by "<script", swallows the rest of the page as script text); `&` and `>` are escaped
+# for the same reason, U+2028/U+2029 because older JavaScript parsers end a line there. JSON
+# reads \u003c etc. back as the same characters, so labels stay exactly what they were.
+_JSON_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+def script_json(value: object) -> str:
+    """`value` as JSON that is safe as the text of a <script> element."""
+    return json.dumps(value, separators=(",", ":")).translate(_JSON_ESCAPES)
 
 
 def _json_script(chart_id: str, spec: dict) -> str:
-    # "</" inside a script element would end it early.
-    text = json.dumps(spec, separators=(",", ":")).replace("</", "<\\/")
-    return f'<script type="application/json" data-chart="{chart_id}">{text}</script>'
+    return (
+        f'<script type="application/json" data-chart="{html.escape(chart_id)}">'
+        f"{script_json(spec)}</script>"
+    )
 
 
 def _site_charts(site: SiteReport) -> list[tuple[str, alt.TopLevelMixin]]:
