@@ -33,12 +33,14 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 FROM ${PYTHON_IMAGE} AS runtime
 # A fixed numeric uid/gid (Kubernetes' runAsNonRoot can only check a numeric USER).
 # DAGSTER_HOME/storage (compute logs) and /data are the only writable places; named volumes
-# mounted there start with this ownership.
+# mounted there start with this ownership and mode (/data private: the pipeline never changes
+# the mode of a directory that exists).
 RUN groupadd --system --gid 10001 solar \
  && useradd --system --uid 10001 --gid solar --create-home --home-dir /home/solar \
       --shell /usr/sbin/nologin solar \
  && mkdir -p /opt/dagster/dagster_home/storage /data \
- && chown solar:solar /opt/dagster/dagster_home/storage /data
+ && chown solar:solar /opt/dagster/dagster_home/storage /data \
+ && chmod 700 /data
 COPY --from=build /app/.venv /app/.venv
 # The deployment instance: runs, event logs and schedules in PostgreSQL (DAGSTER_PG_* variables).
 COPY deploy/dagster.postgres.yaml /opt/dagster/dagster_home/dagster.yaml

@@ -16,6 +16,9 @@ ENVOY_PORT="${ENVOY_PORT:-8788}"
 # The demo polls the simulated gateway every 30 s, four polls per run: a run every 2 minutes.
 export ENVOY_POLL_INTERVAL_S="${ENVOY_POLL_INTERVAL_S:-30}" ENVOY_POLLS_PER_RUN="${ENVOY_POLLS_PER_RUN:-4}"
 UI_PORT="${UI_PORT:-3000}"
+# The data directory is private (0700) when it is created here; the pipeline never changes
+# the mode of one that exists.
+mkdir -p -m 700 "$SOLAR_DATA_DIR"
 mkdir -p "$DAGSTER_HOME"
 cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 # The simulators forget the tokens and certificate they issued when they stop, so a demo starts

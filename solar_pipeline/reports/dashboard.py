@@ -15,6 +15,7 @@ from solar_pipeline.reports.page import Page, render, write
 from solar_pipeline.settings import Settings, env
 from solar_pipeline.sites import load_sites
 from solar_pipeline.sources.enphase.tokens import token_store_from_uri
+from solar_pipeline.sources.files import private_dir
 
 
 @dataclass(frozen=True)
@@ -46,5 +47,10 @@ def build_dashboard(
     zones = {s.site_id: s.timezone for s in load_sites(settings)}
     report = build_report(conn, zones, _token_status(settings), settings.timezone)
     page = render(report)
-    html_path, png_path = write(page, out_dir or reports_dir(settings))
+    if out_dir is None:
+        # The default place is private like the rest of the data directory; a folder given
+        # with --to (a web root) is the owner's to set up, and only created if missing.
+        private_dir(settings.data_dir)
+        out_dir = private_dir(reports_dir(settings))
+    html_path, png_path = write(page, out_dir)
     return Dashboard(report, page, html_path, png_path)

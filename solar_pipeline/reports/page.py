@@ -4,8 +4,13 @@ preview rendered without a browser (vl-convert) for the Dagster UI."""
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
+import os
+import re
+import stat
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -16,7 +21,6 @@ import vl_convert as vlc
 
 from solar_pipeline.reports import charts
 from solar_pipeline.reports.data import Report, SiteReport
-from solar_pipeline.sources.files import private_dir
 
 VL_VERSION = alt.SCHEMA_VERSION.lstrip("v").rsplit(".", 1)[0]  # the Vega-Lite Altair writes
 PREVIEW_WIDTH = 640
@@ -56,13 +60,32 @@ class Page:
 @cache
 def _bundle() -> str:
     # Built once per process (about 2 s): the standard bundle puts vegaEmbed on window.
-    return vlc.javascript_bundle(vl_version=VL_VERSION)
+    # Inlined in a <script> element: "</script" would end it and "<!--" could swallow the page
+    # (see script_json); in a JavaScript string or regular expression "<\/" and "<\!" still
+    # mean "</" and "<!". Today's bundle has neither; a future one must not break the page.
+    bundle = vlc.javascript_bundle(vl_version=VL_VERSION)
+    return re.sub(r"<(/script|!--)", r"<\\\1", bundle, flags=re.IGNORECASE)
+
+
+# Inside a <script> element the HTML parser still reacts to "</script" and to "<!--" (which,
+# followed by "<script", swallows the rest of the page as script text); `&` and `>` are escaped
+# for the same reason, U+2028/U+2029 because older JavaScript parsers end a line there. JSON
+# reads \u003c etc. back as the same characters, so labels stay exactly what they were.
+_JSON_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
+def script_json(value: object) -> str:
+    """`value` as JSON that is safe as the text of a <script> element."""
+    return json.dumps(value, separators=(",", ":")).translate(_JSON_ESCAPES)
 
 
 def _json_script(chart_id: str, spec: dict) -> str:
-    # "</" inside a script element would end it early.
-    text = json.dumps(spec, separators=(",", ":")).replace("</", "<\\/")
-    return f'<script type="application/json" data-chart="{chart_id}">{text}</script>'
+    return (
+        f'<script type="application/json" data-chart="{html.escape(chart_id)}">'
+        f"{script_json(spec)}</script>"
+    )
 
 
 def _site_charts(site: SiteReport) -> list[tuple[str, alt.TopLevelMixin]]:
@@ -152,13 +175,43 @@ def preview(spec: dict) -> bytes:
     return vlc.vegalite_to_png(fixed, vl_version=VL_VERSION, scale=1)
 
 
+# A new page is readable by everyone whatever the umask (the systemd units set 0077): it holds
+# energy numbers, site ids and inverter serials, no secret, and a page given to `report --to`
+# is there to be served by a web server running as another user. The default page is private
+# through its directory (the data directory's reports/, created 0700).
+PAGE_MODE = 0o644
+
+
 def write(page: Page, out_dir: Path) -> tuple[Path, Path]:
-    """energy_dashboard.html and its preview PNG, each replaced atomically."""
-    private_dir(out_dir.parent)
+    """energy_dashboard.html and its preview PNG, each replaced atomically.
+
+    `out_dir` is created if missing, with the ordinary mode; a directory that exists is never
+    changed. A page that exists keeps its mode and group (an owner who made it 0640 for the web
+    server's group keeps that), a new one gets PAGE_MODE.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, png_path = out_dir / "energy_dashboard.html", out_dir / "energy_dashboard.png"
     for path, data in ((html_path, page.html.encode()), (png_path, page.preview_png)):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        _replace(path, data)
     return html_path, png_path
+
+
+def _replace(path: Path, data: bytes) -> None:
+    try:
+        old = path.stat()
+    except FileNotFoundError:
+        old = None
+    # mkstemp: a fresh file (O_EXCL), never a link someone else left in a shared folder.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if old is not None and old.st_gid != os.fstat(fd).st_gid:
+                with contextlib.suppress(PermissionError):  # not a member of that group
+                    os.fchown(fd, -1, old.st_gid)
+            os.fchmod(fd, stat.S_IMODE(old.st_mode) if old is not None else PAGE_MODE)
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

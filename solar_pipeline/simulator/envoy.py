@@ -38,6 +38,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from xml.sax.saxutils import escape as xml_escape
 from zoneinfo import ZoneInfo
 
 import jwt
@@ -808,7 +809,7 @@ class EnvoySimulator(ArmsMisbehaviour):
             "<envoy_info>",
             f"  <time>{int(g.now)}</time>",
             "  <device>",
-            f"    <sn>{self.serial}</sn>",
+            f"    <sn>{xml_escape(self.serial)}</sn>",  # as any XML writer would
             f"    <pn>{part}</pn>",
             f"    <software>{self.firmware}</software>",
             "    <euaid>4c8675</euaid>",

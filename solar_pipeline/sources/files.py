@@ -1,4 +1,4 @@
-"""Private state: the data directory (mode 0700) and the token and certificate-pin files in it
+"""Private state: the data directory (created 0700) and the token and certificate-pin files in it
 (mode 0600, replaced atomically)."""
 
 from __future__ import annotations
@@ -15,21 +15,23 @@ log = logging.getLogger(__name__)
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` (and its parents) if needed and make it 0700.
+    """Create `path` if needed, mode 0700 (missing parents get the ordinary mode, as
+    `mkdir -p` gives them).
 
     The data directory holds the DuckDB file with every raw response and the token stores; on a
     shared host (a Pi with other users, a node with other pods) nobody else should read it.
-    An existing directory we own is tightened too; one we cannot chmod (a volume owned by
-    another user) is left as it is, with a warning.
+    A directory that already exists keeps its mode: it may be a home directory, a web root or
+    a volume someone else set up, and tightening it would lock its other readers out. The
+    secrets written into it protect themselves (token and pin files are 0600, the DuckDB file
+    the project creates too).
     """
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    st = path.stat()
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        try:
-            path.chmod(0o700)
-        except PermissionError:
-            log.warning("%s is readable by other users and cannot be changed to mode 0700", path)
     return path
+
+
+def open_to_others(path: Path) -> bool:
+    """Whether users other than the owner (and its group) can enter `path`."""
+    return bool(stat.S_IMODE(path.stat().st_mode) & 0o001)
 
 
 # A temp file this old belongs to a writer that died (kill -9, power cut) before its rename;

@@ -32,7 +32,7 @@ from typing import Any
 import duckdb
 
 from solar_pipeline.settings import Settings
-from solar_pipeline.sources.files import fsync_path, write_private_file
+from solar_pipeline.sources.files import fsync_path, private_dir, write_private_file
 from solar_pipeline.warehouse.db import connect
 
 MANIFEST = "manifest.json"
@@ -309,8 +309,9 @@ def restore(settings: Settings, from_dir: str | Path, force: bool = False) -> Ba
                 f"{settings.duckdb_path} is in use by another process ({exc}); stop the "
                 "pipeline and close other connections, then restore again"
             ) from None
-    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(settings.data_dir, 0o700)
+    # Created 0700; an existing (empty) directory the owner prepared keeps its mode: the
+    # restored files are 0600 themselves.
+    private_dir(settings.data_dir)
     by_name = {e["name"]: e for e in manifest["files"]}
     for name, target in targets.items():
         _copy_private(folder / name, target, by_name[name]["sha256"])

@@ -23,11 +23,12 @@ import pandas as pd
 
 from solar_pipeline.settings import InvalidSettingError
 from solar_pipeline.sites import FLEET_VENDORS
-from solar_pipeline.sources.files import private_dir
+from solar_pipeline.sources.files import open_to_others, private_dir
 
 log = logging.getLogger(__name__)
 
 _schema_ready: set[str] = set()
+_warned_open: set[Path] = set()
 _schema_lock = threading.Lock()
 
 LOCK_WAIT_S = 60.0
@@ -81,9 +82,17 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
 def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection that is always closed, releasing the file lock even on error."""
     path = Path(path)
+    created = False
     if not read_only:
         private_dir(path.parent)
+        created = not path.exists()
+        _warn_if_open(path.parent)
     conn = _open(path, read_only)
+    if created:
+        # DuckDB creates the file 0644; ours holds every raw answer, so it is private whatever
+        # the directory it lies in (whose mode is the owner's business, never changed here).
+        with contextlib.suppress(FileNotFoundError):
+            path.chmod(0o600)
     try:
         key = str(path.resolve())
         if not read_only and key not in _schema_ready:
@@ -93,6 +102,21 @@ def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDB
         yield conn
     finally:
         conn.close()
+
+
+def _warn_if_open(folder: Path) -> None:
+    """Once per directory and process: DuckDB writes its write-ahead log (mode 0644, beside
+    the database) into `folder`, so others who can enter it can read recent rows."""
+    if folder in _warned_open or not open_to_others(folder):
+        return
+    _warned_open.add(folder)
+    log.warning(
+        "%s is open to other users (mode %o): DuckDB's write-ahead log in it is readable by them "
+        "while the pipeline writes; chmod 700 %s unless they should read the data",
+        folder,
+        folder.stat().st_mode & 0o7777,
+        folder,
+    )
 
 
 def replace_rows(

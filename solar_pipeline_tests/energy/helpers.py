@@ -35,15 +35,17 @@ def envoy_history(
     last: date,
     step_s: int = 3600,
     skip: tuple[date, ...] = (),
+    simulator: type[EnvoySimulator] = EnvoySimulator,
 ) -> None:
     """Poll a simulated gateway every `step_s` from local midnight of `first` to the midnight
-    after `last` (skipping the `skip` days: the gateway was offline), store and parse."""
+    after `last` (skipping the `skip` days: the gateway was offline), store and parse.
+    `simulator`: a variant of the gateway (one that reports odd serials, say)."""
     start, _ = solar_model.local_day_bounds(SYSTEM, first)
     _, end = solar_model.local_day_bounds(SYSTEM, last)
     clock = Clock(start)
     # Plain HTTP: the TLS path is tested elsewhere, and a handshake per request (the
     # simulator closes every connection) would triple the run time of a week of polls.
-    with EnvoySimulator(SYSTEM, outage=None, clock=clock, tls=False) as sim:
+    with simulator(SYSTEM, outage=None, clock=clock, tls=False) as sim:
         writer = EnvoyRawWriter(warehouse.path)
         tokens = EnvoyTokenProvider(state / "envoy_token.json", configured=sim.mint_token())
         client = EnvoyClient(

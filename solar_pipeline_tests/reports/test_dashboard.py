@@ -2,6 +2,8 @@
 browser with the network off: every chart drawn, no console error, no request leaving it."""
 
 import math
+import os
+import stat
 from pathlib import Path
 
 import dagster as dg
@@ -12,14 +14,23 @@ from solar_pipeline.assets import energy, reports
 from solar_pipeline.cli import main
 from solar_pipeline.definitions import defs
 from solar_pipeline.energy.model import local_day_bounds
-from solar_pipeline.reports.dashboard import build_dashboard
+from solar_pipeline.reports.dashboard import Dashboard, build_dashboard
 from solar_pipeline.settings import Settings
 from solar_pipeline_tests.conftest import SYSTEM
 from solar_pipeline_tests.helpers import query
 from solar_pipeline_tests.reports.browser import open_page
-from solar_pipeline_tests.reports.conftest import ARTIFACTS, History, chart_specs, inline_rows
+from solar_pipeline_tests.reports.conftest import (
+    ARTIFACTS,
+    HOSTILE_GATEWAY,
+    HOSTILE_SERIALS,
+    History,
+    Hostile,
+    chart_specs,
+    inline_rows,
+)
 
 TZ = SYSTEM.timezone
+TITLES = ["Last 30 days", "Self-consumption", "Power", "Months", "Inverters", "Quality"]
 
 
 def _same(a: object, b: object) -> bool:
@@ -193,3 +204,90 @@ def test_report_command_builds_it_on_demand(history: History, tmp_path, monkeypa
     monkeypatch.setenv("SOLAR_DUCKDB_PATH", str(tmp_path / "missing.duckdb"))
     missing = CliRunner().invoke(main, ["report"])
     assert missing.exit_code != 0 and "run the pipeline first" in missing.output
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_report_into_a_web_root_changes_no_directory_it_did_not_create(
+    history: History, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SOLAR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SOLAR_DUCKDB_PATH", history.warehouse.path)
+    www = tmp_path / "www"
+    www.mkdir(mode=0o755)
+    www.chmod(0o755)
+    umask = os.umask(0o022)
+    os.umask(umask)
+
+    # A new folder in the web root: created with the ordinary mode, the page readable by the
+    # web server (another user), the web root untouched.
+    new = www / "solar"
+    out = CliRunner().invoke(main, ["report", "--to", str(new)])
+    assert out.exit_code == 0, out.output
+    assert _mode(www) == 0o755
+    assert _mode(new) == 0o777 & ~umask
+    for name in ("energy_dashboard.html", "energy_dashboard.png"):
+        assert _mode(new / name) == 0o644, name
+
+    # A folder that exists keeps its mode, and so does a page the owner restricted (say to
+    # the web server's group): a rebuild replaces the content, not the permissions.
+    existing = www / "existing"
+    existing.mkdir()
+    existing.chmod(0o750)
+    (existing / "energy_dashboard.html").write_text("old")
+    (existing / "energy_dashboard.html").chmod(0o640)
+    out = CliRunner().invoke(main, ["report", "--to", str(existing)])
+    assert out.exit_code == 0, out.output
+    assert _mode(existing) == 0o750 and _mode(www) == 0o755
+    assert _mode(existing / "energy_dashboard.html") == 0o640
+    assert (existing / "energy_dashboard.html").stat().st_size > 500_000
+
+    # Without --to the page stays inside the private data directory.
+    out = CliRunner().invoke(main, ["report"])
+    assert out.exit_code == 0, out.output
+    assert _mode(tmp_path / "data") == 0o700 and _mode(tmp_path / "data" / "reports") == 0o700
+
+
+@pytest.fixture(scope="module")
+def hostile_page(hostile_history: Hostile) -> Dashboard:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOLAR_DATA_DIR", str(hostile_history.data_dir))
+        mp.setenv("SOLAR_DUCKDB_PATH", hostile_history.warehouse.path)
+        with hostile_history.warehouse.connect(read_only=True) as conn:
+            return build_dashboard(conn, Settings.from_env())
+
+
+def _shown_as(label: str, text: str) -> bool:
+    """The axis shows the label, or its start cut short with an ellipsis (labelLimit)."""
+    return text == label or (text.endswith("…") and len(text) > 4 and label.startswith(text[:-1]))
+
+
+def test_hostile_labels_are_text_every_chart_renders_and_nothing_runs(
+    hostile_history: Hostile, hostile_page: Dashboard
+):
+    dash = hostile_page
+    shot = ARTIFACTS / "dashboard-hostile.png"
+    seen = open_page(dash.html_path, screenshot=shot, hover_rows_of="Inverters")
+    drawn = [c["title"] for c in seen.charts.values() if c["rendered"] and c["svg"] and c["marks"]]
+    assert sorted(drawn) == sorted(TITLES), f"{len(drawn)} of {len(TITLES)} charts: {drawn}"
+    assert not seen.timed_out
+    assert dash.page.charts == len(TITLES)
+    assert seen.pwned is None  # no label's script or handler ran, nor on pointing at a row
+    assert seen.console_errors == [] and seen.page_errors == []
+    assert seen.requests == [dash.html_path.resolve().as_uri()]  # <img src=x> made no request
+    assert shot.stat().st_size > 10_000
+    assert seen.scroll_width <= 1200  # a 4,000-character label is cut short, not a wide page
+
+    # The gateway's serial names the site: a heading, as text.
+    assert f"envoy:{HOSTILE_GATEWAY} (Europe/Amsterdam)" in seen.headings, seen.headings
+
+    # Each label is a row of the heat map, as text; pointing at the row shows it whole, as text.
+    (heat,) = [c for c in seen.charts.values() if c["title"] == "Inverters"]
+    for label in hostile_history.labels:
+        assert any(_shown_as(label, text) for text in heat["labels"]), (label, heat["labels"])
+    assert len(seen.tooltips) == 16  # one per inverter
+    assert set(hostile_history.labels) <= {tip["fields"]["label"] for tip in seen.tooltips}
+    assert set(HOSTILE_SERIALS) <= {tip["fields"]["serial_number"] for tip in seen.tooltips}
+    assert all(tip["elements"] == 0 for tip in seen.tooltips), seen.tooltips
