@@ -27,6 +27,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from solar_pipeline.simulator import solar_model as model
+from solar_pipeline.simulator.enphase_alarms import AlarmBoard, Incident, WindowMatch
 from solar_pipeline.simulator.faults import ArmsMisbehaviour, FaultQueue
 from solar_pipeline.simulator.server import WsgiSimulator
 from solar_pipeline.simulator.solar_model import SystemSpec
@@ -34,6 +35,9 @@ from solar_pipeline.simulator.solar_model import SystemSpec
 GRANULARITY_SECONDS = {"5mins": 300, "15mins": 900, "day": 86400, "week": 604800}
 TWO_YEARS = 2 * 365 * 86400
 MAX_EVENT_WINDOW = 7 * 86400
+# events/alarms: "start_time ... cannot be older than 9 months from the current time" (reference
+# §3.13, quoting the spec); 9 months of 30.44 days.
+EVENT_LOOKBACK = 274 * 86400
 ENL_UID = "3265587"
 APP_ID = "1409625562651"
 PASSWORD_LAST_CHANGED = "1743069079"
@@ -137,6 +141,7 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
         refresh_ttl: int = 2629746,
         data_lag: int = 900,
         clock: Callable[[], float] = time.time,
+        window_match: WindowMatch = "start",
     ) -> None:
         self.systems = {s.system_id: s for s in (systems or [SystemSpec()])}
         self.api_key, self.client_id, self.client_secret = api_key, client_id, client_secret
@@ -156,6 +161,7 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
         self._faults: FaultQueue[_Fault] = FaultQueue()
         ArmsMisbehaviour.__init__(self)
         self._slow: list[list[float]] = []  # [seconds, remaining]
+        self.alarm_board = AlarmBoard(window_match)
         self.app = self._build_app()
 
     # ---- test controls ---------------------------------------------------------------------
@@ -196,6 +202,29 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
     def set_month_used(self, n: int) -> None:
         with self._lock:
             self._month_used = {_month_bounds(self.clock())[0]: n}
+
+    def raise_alarm(
+        self,
+        start: int,
+        *,
+        system_id: int | None = None,
+        event_type_id: int = 8,
+        serial_number: str | None = None,
+        severity: int = 2,
+    ) -> str:
+        """Open a stateful event at `start` (epoch s) and its alarm, open until clear_alarm.
+
+        Defaults follow the reference's open_alarms example (type 8, severity 2 ERROR) on the
+        system's first microinverter. Returns the alarm id.
+        """
+        sid = system_id if system_id is not None else next(iter(self.systems))
+        serial = serial_number or f"{sid % 10**6:06d}{1:06d}"
+        incident = Incident(sid, event_type_id, serial, severity, int(start))
+        return self.alarm_board.raise_alarm(incident)
+
+    def clear_alarm(self, alarm_id: str, at: float | None = None) -> None:
+        """Close the alarm (and its event) at `at` (default: now)."""
+        self.alarm_board.clear_alarm(alarm_id, int(self.clock() if at is None else at))
 
     # ---- tokens ----------------------------------------------------------------------------
 
@@ -493,7 +522,11 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
                     self.slow_next(**body["slow_next"])
                 if "set_month_used" in body:
                     self.set_month_used(int(body["set_month_used"]))
-            except (TypeError, ValueError) as exc:
+                if "raise_alarm" in body:
+                    return _json({"ok": True, "alarm_id": self.raise_alarm(**body["raise_alarm"])})
+                if "clear_alarm" in body:
+                    self.clear_alarm(**body["clear_alarm"])
+            except (TypeError, ValueError, KeyError) as exc:
                 return _json({"ok": False, "error": str(exc)}, 400)
             if body.get("revoke_refresh_tokens"):
                 self.revoke_refresh_tokens()
@@ -733,11 +766,13 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
         return body
 
     def _add_event_routes(self, app: Flask) -> None:
+        board = self.alarm_board
+
         @app.get("/api/v4/systems/<int:system_id>/events", endpoint="events")
         def events(system_id: int) -> Response:
             spec = self._spec(system_id)
             start, end = self._event_window()
-            found = model.events_between(spec, start, end, int(g.now))
+            found = board.events(spec, start, end, int(g.now))
             return _json({"system_id": spec.system_id, "events": found})
 
         @app.get("/api/v4/systems/<int:system_id>/alarms", endpoint="alarms")
@@ -745,9 +780,24 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
             spec = self._spec(system_id)
             start, end = self._event_window()
             want_cleared = request.args.get("cleared", "false").lower() == "true"
-            found = model.alarms_between(spec, start, end, int(g.now))
+            found = board.alarms(spec, start, end, int(g.now))
             chosen = [a for a in found if a["cleared"] == want_cleared]
             return _json({"system_id": spec.system_id, "alarms": chosen})
+
+        # No parameters: everything open now (reference §3.13).
+        @app.get("/api/v4/systems/<int:system_id>/open_events", endpoint="open_events")
+        def open_events(system_id: int) -> Response:
+            spec = self._spec(system_id)
+            return _json(
+                {"system_id": spec.system_id, "events": board.open_events(spec, int(g.now))}
+            )
+
+        @app.get("/api/v4/systems/<int:system_id>/open_alarms", endpoint="open_alarms")
+        def open_alarms(system_id: int) -> Response:
+            spec = self._spec(system_id)
+            return _json(
+                {"system_id": spec.system_id, "alarms": board.open_alarms(spec, int(g.now))}
+            )
 
     def _event_window(self) -> tuple[int, int]:
         args = request.args
@@ -762,6 +812,9 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
             raise _api_error(422, "end_time must be after start_time")
         if end - start > MAX_EVENT_WINDOW:
             raise _api_error(422, "Time range between start_time and end_time exceeds 7 days")
+        if start < int(g.now) - EVENT_LOOKBACK:
+            # The rule is Enphase's; the wording of its error is not documented.
+            raise _api_error(422, "start_time cannot be older than 9 months")
         return start, end
 
 

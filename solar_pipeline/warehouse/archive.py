@@ -42,9 +42,11 @@ _UNPARSED_GUARD = {
         "WHERE consumer = 'envoy.readings'), 0)"
     ),
     "raw.enphase_responses": (
-        "(endpoint NOT IN ('summary', 'events', 'alarms') OR id <= coalesce(("
+        "(endpoint NOT IN ('summary', 'events', 'alarms', 'open_events', 'open_alarms') "
+        "OR id <= coalesce(("
         "SELECT max(w.last_raw_id) FROM ops.parse_watermarks w WHERE w.consumer = "
         "CASE endpoint WHEN 'summary' THEN 'enphase.system_summary' "
+        "WHEN 'open_events' THEN 'enphase.events' WHEN 'open_alarms' THEN 'enphase.alarms' "
         "ELSE 'enphase.' || endpoint END), 0))"
     ),
 }

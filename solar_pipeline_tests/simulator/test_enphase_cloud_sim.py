@@ -432,3 +432,76 @@ def test_events_and_alarms(api: Api) -> None:
     (alarm,) = cleared["alarms"]
     assert alarm["cleared"] is True and alarm["id"].startswith(f"{SID}.28.")
     assert api.get(f"systems/{SID}/alarms", **window).json() == {"system_id": SID, "alarms": []}
+
+
+def test_open_alarms_and_open_events_list_a_year_old_alarm_until_it_clears(
+    sim: EnphaseCloudSimulator, api: Api, clock: FakeClock
+) -> None:
+    start = int(NOW) - 365 * 86400
+    alarm_id = sim.raise_alarm(start)
+    assert alarm_id == f"{SID}.8.{start * 1000}"
+
+    (alarm,) = api.get(f"systems/{SID}/open_alarms").json()["alarms"]
+    # Reference §3.13: no parameters; open_alarms omits `cleared` and `alarm_end_time`.
+    assert alarm == {
+        "id": alarm_id,
+        "severity": 2,
+        "event_type_id": 8,
+        "alarm_start_time": start,
+        "events": [
+            {"serial_number": f"{SID % 10**6:06d}000001", "start_date": start, "end_date": None}
+        ],
+    }
+    (event,) = api.get(f"systems/{SID}/open_events").json()["events"]
+    assert event["status"] == "open" and event["event_start_time"] == start  # lower case
+    assert event["event_end_time"] is None
+
+    # Start-time windows: the alarm is in the window of its start, not in this week's.
+    week = {"start_time": int(NOW) - 7 * 86400, "end_time": int(NOW)}
+    assert all(
+        a["id"] != alarm_id for a in api.get(f"systems/{SID}/alarms", **week).json()["alarms"]
+    )
+
+    clock.t += 3600
+    sim.clear_alarm(alarm_id, at=int(NOW) + 60)
+    assert api.get(f"systems/{SID}/open_alarms").json()["alarms"] == []
+    assert api.get(f"systems/{SID}/open_events").json()["events"] == []
+    # 9 months is as far back as a window may start (the spec's rule).
+    old = {"start_time": start, "end_time": start + 86400, "cleared": "true"}
+    too_old = api.get(f"systems/{SID}/alarms", **old)
+    assert too_old.status_code == 422 and "9 months" in too_old.json()["details"]
+    assert sim.stats.data_requests["open_alarms"] == 2
+
+
+def test_window_match_overlap_returns_alarms_active_in_the_window(clock: FakeClock) -> None:
+    with EnphaseCloudSimulator(clock=clock, per_minute=1000, window_match="overlap") as sim:
+        api = new_api(sim)
+        start = int(NOW) - 365 * 86400
+        alarm_id = sim.raise_alarm(start)
+        week = {"start_time": int(NOW) - 7 * 86400, "end_time": int(NOW)}
+        active = api.get(f"systems/{SID}/alarms", **week).json()["alarms"]
+        assert [a["id"] for a in active if a["id"] == alarm_id] == [alarm_id]
+
+        sim.clear_alarm(alarm_id, at=int(NOW) - 3600)
+        cleared = api.get(f"systems/{SID}/alarms", cleared="true", **week).json()["alarms"]
+        (mine,) = [a for a in cleared if a["id"] == alarm_id]
+        assert mine["cleared"] is True and mine["alarm_end_time"] == int(NOW) - 3600
+        # A window after the clear no longer holds it.
+        later = {"start_time": int(NOW) - 1800, "end_time": int(NOW)}
+        after = api.get(f"systems/{SID}/alarms", cleared="true", **later).json()["alarms"]
+        assert all(a["id"] != alarm_id for a in after)
+    with pytest.raises(ValueError, match="window match"):
+        EnphaseCloudSimulator(window_match="sideways")  # type: ignore[arg-type]
+
+
+def test_alarms_are_raised_and_cleared_over_http(sim: EnphaseCloudSimulator, api: Api) -> None:
+    admin = f"{sim.base_url}/__sim__/faults"
+    start = int(NOW) - 30 * 86400
+    raised = requests.post(admin, json={"raise_alarm": {"start": start}}, timeout=5).json()
+    assert raised["ok"] and raised["alarm_id"] == f"{SID}.8.{start * 1000}"
+    assert len(api.get(f"systems/{SID}/open_alarms").json()["alarms"]) == 1
+    clear = {"clear_alarm": {"alarm_id": raised["alarm_id"], "at": int(NOW) - 10}}
+    assert requests.post(admin, json=clear, timeout=5).json() == {"ok": True}
+    assert api.get(f"systems/{SID}/open_alarms").json()["alarms"] == []
+    unknown = requests.post(admin, json={"clear_alarm": {"alarm_id": "x"}}, timeout=5)
+    assert unknown.status_code == 400

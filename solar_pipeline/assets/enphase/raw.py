@@ -5,7 +5,7 @@ from typing import Literal
 
 import dagster as dg
 
-from solar_pipeline.assets.enphase import raw_reads
+from solar_pipeline.assets.enphase import raw_reads, snapshot_fetch
 from solar_pipeline.constants import DUCKDB_POOL, ENPHASE_GROUP, RAW_ENPHASE_RESPONSES
 from solar_pipeline.partitions import DAILY
 from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource
@@ -17,8 +17,6 @@ TOKEN_EXPIRY_CHECK = "refresh_token_not_expiring"
 TOKEN_WARN_DAYS = 7
 # Which meters a system has changes rarely; a week-old /devices answer is good enough.
 DEVICES_MAX_AGE = timedelta(days=7)
-# Upper bound of a run's requests besides telemetry: devices, summary, events, 2 x alarms.
-_SNAPSHOT_CALLS = 5
 
 
 class RawFetchConfig(dg.Config):
@@ -48,7 +46,9 @@ def enphase_responses(
     covers. Telemetry is requested with the fewest calls the API allows (24 h of 5-minute micro
     data per call, 7 days of 15-minute meter data per call, one energy_lifetime call for the
     whole range of completed days); summary, events and alarms are fetched when the range
-    includes today. Typed tables are parsed from here, so a parser fix never needs a re-fetch.
+    includes today, at a constant cost per tick (open_alarms plus the new windows, see
+    snapshot_fetch.py). Typed tables are parsed from here, so a parser fix never needs a
+    re-fetch.
     """
     window = context.partition_time_window
     start, end = int(window.start.timestamp()), int(window.end.timestamp())
@@ -67,15 +67,13 @@ def enphase_responses(
         devices = raw_reads.latest_body(
             conn, system_id, "devices", datetime.now(UTC) - DEVICES_MAX_AGE
         )
-        events_since = raw_reads.last_window_end(conn, system_id, "events")
-        alarms_since = raw_reads.last_window_end(conn, system_id, "alarms")
-        active_alarm = raw_reads.oldest_active_alarm_start(conn, system_id)
-    if alarms_since is not None and active_alarm is not None:
-        alarms_since = min(alarms_since, active_alarm)
+        known = snapshot_fetch.read_known(conn, system_id) if include_snapshots else None
 
-    # Refuse up front what the month cannot afford (worst case: both meters present).
+    # Refuse up front what the month cannot afford (worst case: both meters present, devices,
+    # every conditional snapshot request).
     worst = plan.telemetry_fetches(start, end, now, True, True)
-    client.budget.ensure_available(len(worst) + 1 + (_SNAPSHOT_CALLS if include_snapshots else 0))
+    snapshots = snapshot_fetch.most_requests(known, now) if known is not None else 0
+    client.budget.ensure_available(len(worst) + 1 + snapshots)
 
     try:
         if devices is None:
@@ -89,12 +87,10 @@ def enphase_responses(
         if completed:
             first, last = date.fromisoformat(completed[0]), date.fromisoformat(completed[-1])
             fetches += plan.lifetime_fetch(first, last, date.fromisoformat(today), (start, end))
-        if include_snapshots:
-            fetches.append(plan.Fetch("summary"))
-            fetches += plan.event_fetches(events_since, alarms_since, now)
-
         for fetch in fetches:
             client.get(fetch.endpoint, fetch.params, fetch.covers)
+        if known is not None:
+            fetches += snapshot_fetch.fetch(client, known, now)
     finally:
         log.close()
 

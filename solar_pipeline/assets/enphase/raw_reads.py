@@ -38,15 +38,16 @@ def latest_covering(
 
 
 def responses_after(
-    conn: duckdb.DuckDBPyConnection, system_id: int, endpoint: str, after_id: int
-) -> list[tuple[int, datetime, int | None, bool, str | None]]:
-    """(id, fetched_at, status, valid_json, body) of every answer newer than a watermark."""
+    conn: duckdb.DuckDBPyConnection, system_id: int, endpoints: list[str], after_id: int
+) -> list[tuple[int, datetime, str, int | None, bool, str | None]]:
+    """(id, fetched_at, endpoint, status, valid_json, body) of every answer of these endpoints
+    newer than a watermark, oldest first."""
     return conn.execute(
         f"""
-        SELECT id, fetched_at, status, valid_json, body FROM {RAW_TABLE}
-        WHERE system_id = ? AND endpoint = ? AND id > ? ORDER BY id
+        SELECT id, fetched_at, endpoint, status, valid_json, body FROM {RAW_TABLE}
+        WHERE system_id = ? AND endpoint IN (SELECT unnest(?)) AND id > ? ORDER BY id
         """,
-        [system_id, endpoint, after_id],
+        [system_id, endpoints, after_id],
     ).fetchall()
 
 
@@ -76,10 +77,55 @@ def last_window_end(conn: duckdb.DuckDBPyConnection, system_id: int, endpoint: s
     return int(row[0]) if row and row[0] is not None else None
 
 
-def oldest_active_alarm_start(conn: duckdb.DuckDBPyConnection, system_id: int) -> int | None:
-    """Active alarms must be re-queried from their start, or we would never see them clear."""
-    row = conn.execute(
-        "SELECT min(epoch(started_at)) FROM enphase.alarms WHERE system_id = ? AND NOT cleared",
+def open_alarms(conn: duckdb.DuckDBPyConnection, system_id: int) -> dict[str, int]:
+    """alarm_id -> start of the alarms the typed table holds open."""
+    rows = conn.execute(
+        "SELECT alarm_id, epoch(started_at)::BIGINT FROM enphase.alarms "
+        "WHERE system_id = ? AND cleared IS NOT TRUE AND started_at IS NOT NULL",
         [system_id],
+    ).fetchall()
+    return {alarm_id: started for alarm_id, started in rows}
+
+
+def alarms_without_end(conn: duckdb.DuckDBPyConnection, system_id: int) -> dict[str, int]:
+    """alarm_id -> start of alarms seen cleared (gone from open_alarms) whose end time no
+    answer gave yet, and whose week no cleared-alarm read has covered since: reads already
+    made are not repeated."""
+    rows = conn.execute(
+        f"""
+        SELECT a.alarm_id, epoch(a.started_at)::BIGINT FROM enphase.alarms a
+        WHERE a.system_id = ? AND a.cleared AND a.ended_at IS NULL
+          AND a.seen_cleared_at IS NOT NULL AND a.started_at IS NOT NULL
+          AND NOT EXISTS (
+            SELECT 1 FROM {RAW_TABLE} r
+            WHERE r.system_id = a.system_id AND r.endpoint = 'alarms'
+              AND r.status = 200 AND r.valid_json
+              AND json_extract_string(r.query, '$.cleared') = 'true'
+              AND r.fetched_at >= a.seen_cleared_at
+              AND TRY_CAST(json_extract_string(r.query, '$.start_time') AS BIGINT)
+                  <= epoch(a.started_at)
+              AND TRY_CAST(json_extract_string(r.query, '$.end_time') AS BIGINT)
+                  > epoch(a.started_at)
+          )
+        """,
+        [system_id],
+    ).fetchall()
+    return {alarm_id: started for alarm_id, started in rows}
+
+
+def open_events(conn: duckdb.DuckDBPyConnection, system_id: int) -> list[tuple[int, str, int]]:
+    """(event_type_id, serial_number, start) of the events the typed table holds open."""
+    rows = conn.execute(
+        "SELECT event_type_id, serial_number, epoch(started_at)::BIGINT FROM enphase.events "
+        "WHERE system_id = ? AND status = 'open'",
+        [system_id],
+    ).fetchall()
+    return [(int(t), str(s), int(at)) for t, s, at in rows]
+
+
+def has_answer(conn: duckdb.DuckDBPyConnection, system_id: int, endpoint: str) -> bool:
+    row = conn.execute(
+        f"SELECT count(*) FROM {RAW_TABLE} WHERE system_id = ? AND endpoint = ? AND {USABLE}",
+        [system_id, endpoint],
     ).fetchone()
-    return int(row[0]) if row and row[0] is not None else None
+    return bool(row and row[0])

@@ -18,7 +18,7 @@ from solar_pipeline.constants import (
     RAW_ENPHASE_RESPONSES,
 )
 from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource
-from solar_pipeline.sources.enphase import parse
+from solar_pipeline.sources.enphase import open_state, parse
 from solar_pipeline.sources.enphase.errors import ParseError
 from solar_pipeline.warehouse import upsert_rows
 from solar_pipeline.warehouse.watermarks import get_watermark, set_watermark
@@ -27,18 +27,18 @@ WELL_FORMED_CHECK = "raw_answers_well_formed"
 
 
 def _parse_new(
-    conn, system_id: int, endpoint: str, consumer: str, parser: Callable[[Any], Any]
-) -> tuple[list[tuple[int, Any, Any]], int, int]:
-    """Parse the answers newer than the consumer's watermark.
+    conn, system_id: int, parsers: dict[str, Callable[[Any], Any]], consumer: str
+) -> tuple[list[tuple[int, Any, str, Any]], int, int]:
+    """Parse the answers of these endpoints newer than the consumer's watermark, in id order.
 
-    Returns ((raw_id, fetched_at, parsed) for each usable answer, malformed count, new mark).
-    Error answers (non-200) are skipped: they are kept raw and the raw asset already failed on
-    them. A 200 answer that is not the documented JSON counts as malformed.
+    Returns ((raw_id, fetched_at, endpoint, parsed) for each usable answer, malformed count,
+    new mark). Error answers (non-200) are skipped: they are kept raw and the raw asset already
+    failed on them. A 200 answer that is not the documented JSON counts as malformed.
     """
     mark = get_watermark(conn, consumer)
     parsed, malformed = [], 0
-    for raw_id, fetched_at, status, valid_json, body in raw_reads.responses_after(
-        conn, system_id, endpoint, mark
+    for raw_id, fetched_at, endpoint, status, valid_json, body in raw_reads.responses_after(
+        conn, system_id, list(parsers), mark
     ):
         mark = raw_id
         if status != 200:
@@ -46,7 +46,7 @@ def _parse_new(
         try:
             if not valid_json:
                 raise ParseError("not JSON")
-            parsed.append((raw_id, fetched_at, parser(json.loads(body))))
+            parsed.append((raw_id, fetched_at, endpoint, parsers[endpoint](json.loads(body))))
         except ParseError:
             malformed += 1
     return parsed, malformed, mark
@@ -90,16 +90,18 @@ def system_summary(
     system_id = enphase.system()
     with warehouse.connect() as conn:
         parsed, malformed, mark = _parse_new(
-            conn, system_id, "summary", "enphase.system_summary", parse.parse_summary
+            conn, system_id, {"summary": parse.parse_summary}, "enphase.system_summary"
         )
-        frame = pd.DataFrame([{"raw_id": rid, "fetched_at": at, **row} for rid, at, row in parsed])
+        frame = pd.DataFrame(
+            [{"raw_id": rid, "fetched_at": at, **row} for rid, at, _, row in parsed]
+        )
         conn.execute("BEGIN TRANSACTION")
         if len(frame):
             conn.register("_summary", frame)
             conn.execute("INSERT INTO enphase.system_summary BY NAME SELECT * FROM _summary")
         set_watermark(conn, "enphase.system_summary", mark)
         conn.execute("COMMIT")
-    latest = parsed[-1][2] if parsed else {}
+    latest = parsed[-1][3] if parsed else {}
     return _result(
         len(frame),
         malformed,
@@ -110,20 +112,49 @@ def system_summary(
     )
 
 
-def _upsert_parsed(
-    warehouse: DuckDBWarehouse, system_id: int, endpoint: str, table: str, key: list[str], parser
+def _dicts(cur) -> list[dict[str, Any]]:
+    columns = [d[0] for d in cur.description]
+    return [dict(zip(columns, values, strict=True)) for values in cur.fetchall()]
+
+
+def _stored_rows(
+    conn, table: str, system_id: int, open_where: str, key: list[str], mentioned: list[tuple]
+) -> list[dict[str, Any]]:
+    """The rows an open list can close, and the stored rows the answers mention (so what only
+    the table knows, e.g. when an alarm was seen cleared, survives the upsert)."""
+    sql = f"SELECT * FROM {table} WHERE system_id = ? AND ({open_where})"
+    rows = _dicts(conn.execute(sql, [system_id]))
+    if mentioned:
+        conn.register("_mentioned", pd.DataFrame(mentioned, columns=key))
+        try:
+            on = " AND ".join(f"t.{k} = m.{k}" for k in key)
+            rows += _dicts(conn.execute(f"SELECT t.* FROM {table} t JOIN _mentioned m ON {on}"))
+        finally:
+            conn.unregister("_mentioned")
+    return rows
+
+
+def _merge_and_write(
+    warehouse: DuckDBWarehouse,
+    system_id: int,
+    table: str,
+    parsers: dict[str, Callable[[Any], Any]],
+    key: list[str],
+    open_where: str,
+    merge: Callable[[dict, list[open_state.Answer]], dict],
 ) -> tuple[int, int]:
+    """Apply the new answers (windows and the open list) to the stored rows, in fetch order."""
     with warehouse.connect() as conn:
-        parsed, malformed, mark = _parse_new(conn, system_id, endpoint, table, parser)
-        rows: dict[tuple, dict] = {}
-        for raw_id, _, batch in parsed:  # oldest first: a later answer updates the row
-            for row in batch:
-                rows[tuple(row[k] for k in key)] = {**row, "raw_id": raw_id}
+        parsed, malformed, mark = _parse_new(conn, system_id, parsers, table)
+        answers = [open_state.Answer(ep, rid, at, rows) for rid, at, ep, rows in parsed]
+        mentioned = list({tuple(r[k] for k in key) for a in answers for r in a.rows})
+        known = _stored_rows(conn, table, system_id, open_where, key, mentioned)
+        changed = merge({tuple(r[k] for k in key): r for r in known}, answers)
         conn.execute("BEGIN TRANSACTION")
-        upsert_rows(conn, table, pd.DataFrame(list(rows.values())), key)
+        upsert_rows(conn, table, pd.DataFrame(list(changed.values())), key)
         set_watermark(conn, table, mark)
         conn.execute("COMMIT")
-    return len(rows), malformed
+    return len(changed), malformed
 
 
 @dg.asset(
@@ -134,14 +165,16 @@ def _upsert_parsed(
 def events(enphase: EnphaseCloudResource, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     """System events (e.g. 28 = gateway not reporting), upserted on (system, type, serial,
     start): an event fetched again when it closes updates its row instead of adding one.
-    `status` is lower case (info, open, closed)."""
-    n, malformed = _upsert_parsed(
+    `status` is lower case (info, open, closed). An open event missing from a later
+    open_events answer is closed; its `ended_at` stays NULL unless a window answer gives it."""
+    n, malformed = _merge_and_write(
         warehouse,
         enphase.system(),
-        "events",
         "enphase.events",
-        ["system_id", "event_type_id", "serial_number", "started_at"],
-        parse.parse_events,
+        {"events": parse.parse_events, "open_events": parse.parse_events},
+        list(open_state.EVENT_KEY),
+        "status = 'open'",
+        open_state.merge_events,
     )
     return _result(n, malformed)
 
@@ -152,9 +185,20 @@ def events(enphase: EnphaseCloudResource, warehouse: DuckDBWarehouse) -> dg.Mate
     **_COMMON,
 )
 def alarms(enphase: EnphaseCloudResource, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
-    """Alarms (escalated events), upserted on `alarm_id`; `cleared` turns true when Enphase
-    reports the alarm cleared. Severity 1 FATAL .. 6 NONE."""
-    n, malformed = _upsert_parsed(
-        warehouse, enphase.system(), "alarms", "enphase.alarms", ["alarm_id"], parse.parse_alarms
+    """Alarms (escalated events), upserted on `alarm_id`. Severity 1 FATAL .. 6 NONE.
+
+    open_alarms says which are open; one missing from a later open_alarms answer is
+    `cleared`, with `seen_cleared_at` = that answer's fetch time (it cleared before then).
+    `ended_at` is Enphase's clear time, once a window answer holds the cleared alarm."""
+    n, malformed = _merge_and_write(
+        warehouse,
+        enphase.system(),
+        "enphase.alarms",
+        {"alarms": parse.parse_alarms, "open_alarms": parse.parse_open_alarms},
+        ["alarm_id"],
+        "cleared IS NOT TRUE",
+        lambda known, answers: open_state.merge_alarms(
+            {k[0]: v for k, v in known.items()}, answers
+        ),
     )
     return _result(n, malformed)

@@ -1,10 +1,13 @@
 """How often the cloud can be polled without running out of the plan's monthly requests.
 
-A poll ("tick") costs 7 requests: summary, events, active and cleared alarms, today's micro
-telemetry, and the production and consumption meters' week. The daily completion run costs
-4 more per day (yesterday's micro day, the two meter weeks, energy_lifetime). We keep 20 % of
-the month in reserve for backfills and retries and pick the shortest cron-friendly interval
-that fits in a 31-day month:
+A poll ("tick") costs 7 requests: summary, events, open alarms (open_alarms) and newly cleared
+alarms, today's micro telemetry, and the production and consumption meters' week, however long
+an alarm has been open (see assets/enphase/snapshot_fetch.py). Now and then a tick costs one
+or two more (open_events; the week a cleared alarm started in), and after downtime the event
+and alarm windows catch up two weeks per tick; the reserve below covers that. The daily
+completion run costs 4 more per day (yesterday's micro day, the two meter weeks,
+energy_lifetime). We keep 20 % of the month in reserve for backfills and retries and pick the
+shortest cron-friendly interval that fits in a 31-day month:
 
     watt      1,000/month -> every 8 hours   (3 ticks/day: 31 x (3x7 + 4) =   775)
     kilowatt 50,000/month -> every 10 minutes (144 ticks/day: 31 x (144x7 + 4) = 31,372)

@@ -78,7 +78,7 @@ def parse_events(body: Any) -> list[dict[str, Any]]:
                     "ended_at": ts(e.get("event_end_time")),
                 }
             )
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, OverflowError) as exc:  # int(1e400)
             raise ParseError(f"events: {exc!r}") from None
     return rows
 
@@ -99,9 +99,35 @@ def parse_alarms(body: Any) -> list[dict[str, Any]]:
                     "ended_at": ts(a.get("alarm_end_time")),
                 }
             )
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, OverflowError) as exc:  # int(1e400)
             raise ParseError(f"alarms: {exc!r}") from None
     return rows
+
+
+def parse_open_alarms(body: Any) -> list[dict[str, Any]]:
+    """`open_alarms` lists every alarm open now, without `cleared` and `alarm_end_time`
+    (reference §3.13): each row is an open alarm."""
+    return [{**row, "cleared": False, "ended_at": None} for row in parse_alarms(body)]
+
+
+def open_alarm_events(body: Any) -> set[tuple[int, str, int]]:
+    """(event_type_id, serial_number, start) of the events still open inside open alarms.
+
+    An alarm lists the events it covers with their own `end_date` (§3.13), so an event of an
+    open alarm whose `end_date` is null is known to be open without asking open_events.
+    """
+    b = _dict(body, "open_alarms")
+    found = set()
+    for a in _list(b, "alarms", "open_alarms"):
+        try:
+            for e in _list(a, "events", "open_alarms events"):
+                if e.get("end_date") is None:
+                    found.add(
+                        (int(a["event_type_id"]), str(e["serial_number"]), int(e["start_date"]))
+                    )
+        except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as exc:
+            raise ParseError(f"open_alarms events: {exc!r}") from None
+    return found
 
 
 # Each telemetry endpoint names its energy field differently.

@@ -35,8 +35,13 @@ CREATE TABLE IF NOT EXISTS enphase.alarms (
     cleared BOOLEAN,
     started_at TIMESTAMPTZ,
     ended_at TIMESTAMPTZ,
-    raw_id BIGINT
+    raw_id BIGINT,
+    -- When open_alarms first no longer listed it: it cleared before then. ended_at is
+    -- Enphase's own clear time, NULL until a window answer holds the cleared alarm.
+    seen_cleared_at TIMESTAMPTZ
 );
+-- Databases created before seen_cleared_at existed.
+ALTER TABLE enphase.alarms ADD COLUMN IF NOT EXISTS seen_cleared_at TIMESTAMPTZ;
 
 -- Partition-replaced tables carry no primary key: delete-then-insert of the same key inside
 -- one transaction is where DuckDB's index checks have historically been over-eager.
