@@ -8,6 +8,7 @@ recorded in ops.site_status and does not fail the others.
 """
 
 # No `from __future__ import annotations`: Dagster reads the context annotation at runtime.
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -18,8 +19,18 @@ import duckdb
 from solar_pipeline.assets.common import daily_duckdb_asset
 from solar_pipeline.assets.provider import Provider
 from solar_pipeline.assets.sites import each_site, site_metadata, sites_check
-from solar_pipeline.energy.model import FIGURES, Interval, counter_intervals, local_day_bounds
+from solar_pipeline.energy.model import (
+    ANOMALIES,
+    DEFAULT_MAX_POWER_W,
+    FIGURES,
+    Interval,
+    checked,
+    counter_intervals,
+    implausible,
+    local_day_bounds,
+)
 from solar_pipeline.resources import DuckDBWarehouse
+from solar_pipeline.settings import InvalidSettingError
 from solar_pipeline.sites import Site, load_sites
 from solar_pipeline.warehouse.vendor_tables import (
     Answer,
@@ -33,9 +44,6 @@ from solar_pipeline.warehouse.vendor_tables import (
     store_answers,
 )
 
-# Without a known array size, a counter step above what a 50 kW connection can move is a
-# glitch; real production is never flagged by it.
-DEFAULT_MAX_POWER_W = 50_000.0
 PARSE_CHECK = "answers_parse"
 FETCH_CHECK = "every_site_answered"
 
@@ -72,6 +80,7 @@ class VendorSource:
     daily_source: str | None = None
     # The request ledger's api name for a metered key (its budget counts every process's use).
     ledger_api: Callable[[Site], str] | None = None
+    # The array's power ceiling when the site gives no `ids.kwp` (site_max_power_w).
     max_power_w: float = DEFAULT_MAX_POWER_W
 
 
@@ -161,7 +170,10 @@ def build_vendor(
                     check_name=PARSE_CHECK,
                     passed=not any(problems.values()),
                     severity=dg.AssetCheckSeverity.WARN,
-                    description="answers that could not be read (kept raw, see parse_error)",
+                    description=(
+                        "answers that could not be read, or that hold energy values that cannot "
+                        "be true (kept raw, see parse_error)"
+                    ),
                     metadata={"unreadable_answers": dg.MetadataValue.json(problems)},
                 )
             ],
@@ -184,6 +196,24 @@ def build_vendor(
     return [raw_asset, typed_asset], provider
 
 
+def site_max_power_w(site: Site, default: float = DEFAULT_MAX_POWER_W) -> float:
+    """The most power the site's array can make: `ids.kwp` of the sites file (its peak power
+    in kW) when given, else `default`, a ceiling no home reaches."""
+    raw = site.ids.get("kwp")
+    if raw is None:
+        return default
+    try:
+        kwp = float(raw)
+    except ValueError:
+        kwp = math.nan
+    if not (math.isfinite(kwp) and kwp > 0):
+        raise InvalidSettingError(
+            f"SOLAR_SITES: site {site.site_id!r} has ids.kwp {raw!r}; set it to the array's "
+            "peak power in kW (e.g. 6.4), or leave it out"
+        )
+    return kwp * 1000
+
+
 def _parse_site(
     conn: duckdb.DuckDBPyConnection,
     source: VendorSource,
@@ -198,6 +228,7 @@ def _parse_site(
     daily: dict[date, tuple[str, float, int]] = {}
     readings: dict[tuple[str, str], dict[datetime, tuple[float, int]]] = {}
     problems: dict[int, str] = {}
+    answers: list[tuple[int, Parsed]] = []
     for row in rows:
         try:
             parsed = source.parse(site, row)
@@ -206,22 +237,50 @@ def _parse_site(
             continue
         if parsed.problem:
             problems[row.id] = parsed.problem
+        answers.append((row.id, parsed))
+    # Household consumption and the grid are not bounded by the array, but by the main fuse.
+    array_w = site_max_power_w(site, source.max_power_w)
+    limit = {
+        f: array_w if f == "produced_wh" else max(array_w, DEFAULT_MAX_POWER_W) for f in FIGURES
+    }
+    measured = {
+        (i.source, f)
+        for _, p in answers
+        for i in p.intervals
+        for f in FIGURES
+        if getattr(i, f) is not None
+    }
+    for raw_id, parsed in answers:
         for i in parsed.intervals:
             for figure in FIGURES:
-                value = getattr(i, figure)
-                if value is not None:
-                    one = Interval(i.start_at, i.end_at, i.source, flags=i.flags, **{figure: value})
-                    latest[(i.source, figure, i.start_at, i.end_at)] = (figure, one, row.id)
+                one = _figure_interval(i, figure, limit[figure], (i.source, figure) in measured)
+                if one is None:
+                    continue
+                if getattr(one, figure) is None and getattr(i, figure) is not None:
+                    _add_problem(
+                        problems,
+                        raw_id,
+                        f"{i.source} {figure} {i.start_at:%Y-%m-%dT%H:%MZ}: {one.flags[-1]} "
+                        f"value {getattr(i, figure):g} Wh, not used",
+                    )
+                latest[(i.source, figure, i.start_at, i.end_at)] = (figure, one, raw_id)
         for day, wh in parsed.daily_wh.items():
-            daily[day] = (source.daily_source or source.vendor, wh, row.id)
+            day_start, day_end = local_day_bounds(day, site.timezone)
+            flag = implausible(wh, (day_end - day_start).total_seconds(), limit["produced_wh"])
+            if flag:
+                # The newest answer is the vendor's word on the day: no usable total for it.
+                daily.pop(day, None)
+                _add_problem(problems, raw_id, f"{day}: {flag} daily value {wh:g} Wh, not used")
+                continue
+            daily[day] = (source.daily_source or source.vendor, wh, raw_id)
         for src, figure, at, value in parsed.readings:
-            readings.setdefault((src, figure), {})[at.astimezone(UTC)] = (value, row.id)
+            readings.setdefault((src, figure), {})[at.astimezone(UTC)] = (value, raw_id)
     for (src, figure), points in readings.items():
         for i in counter_intervals(
             [(at, v) for at, (v, _) in points.items()],
             source=src,
             figure=figure,
-            max_power_w=source.max_power_w,
+            max_power_w=limit[figure],
         ):
             latest[(src, figure, i.start_at, i.end_at)] = (figure, i, points[i.end_at][1])
     n = replace_site_energy(
@@ -229,3 +288,25 @@ def _parse_site(
     )
     flag_problems(conn, source.vendor, problems)
     return {"rows": n, "problems": len(problems)}
+
+
+def _figure_interval(
+    i: Interval, figure: str, max_power_w: float, measured: bool
+) -> Interval | None:
+    """The interval's row for one figure, with the anomaly rules applied: a negative or
+    impossible value is removed and flagged. A figure the parser found unusable (its
+    `bad_value` flag, say) keeps a row without energy if the source measures that figure,
+    so the flag shows and another source can fill it; otherwise the figure has no row."""
+    value = getattr(i, figure)
+    if value is None:
+        if measured and any(f in ANOMALIES for f in i.flags):
+            return Interval(i.start_at, i.end_at, i.source, flags=i.flags)
+        return None
+    # `bad_value` of a multi-figure interval was another figure's: this one has its value.
+    flags = tuple(f for f in i.flags if f != "bad_value")
+    one = Interval(i.start_at, i.end_at, i.source, flags=flags, **{figure: value})
+    return checked(one, figure, max_power_w)
+
+
+def _add_problem(problems: dict[int, str], raw_id: int, problem: str) -> None:
+    problems[raw_id] = f"{problems[raw_id]}; {problem}" if raw_id in problems else problem

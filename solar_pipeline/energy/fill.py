@@ -1,9 +1,11 @@
-"""Filling an interval that a counter anomaly made unusable, from another source.
+"""Filling an interval that an anomaly made unusable, from another source.
 
-A wrapped, reset or spiking counter gives no usable energy for the interval in which it
-happened. Rather than lose that interval (a hole in an otherwise complete day), its energy is
-taken from the next source in preference order that covers the same time span; the interval
-keeps its anomaly flag and says where the energy came from.
+A wrapped, reset or spiking counter, or a vendor's negative, implausible or contradictory
+value, gives no usable energy for the interval in which it happened. Rather than lose that
+interval (a hole in an otherwise complete day), its energy is taken from the next source in
+preference order that covers the same time span; the interval keeps its anomaly flag and says
+where the energy came from (`filled_from:<source>`), or that none could (`left_out:<figure>`,
+which keeps the day from counting as complete).
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from solar_pipeline.energy.model import COMPLETE_COVERAGE, Interval
+from solar_pipeline.energy.model import ANOMALIES, COMPLETE_COVERAGE, LEFT_OUT, Interval
 
-ANOMALIES = ("counter_wrap", "counter_reset", "counter_decrease", "spike")
+__all__ = ["ANOMALIES", "energy_over", "fill_anomalies"]
 
 
 def _overlap(a: Interval, start: datetime, end: datetime) -> float:
@@ -53,5 +55,8 @@ def fill_anomalies(
             if value is not None:
                 i = replace(i, **{figure: value}, flags=(*i.flags, f"filled_from:{other}"))
                 break
+        else:
+            if f"{LEFT_OUT}{figure}" not in i.flags:
+                i = replace(i, flags=(*i.flags, f"{LEFT_OUT}{figure}"))
         out.append(i)
     return out

@@ -3,8 +3,11 @@
 Vendor "energy today" values reset late, at UTC midnight or to an offset (field notes §4.3,
 §4.6), so daily figures are rebuilt from lifetime-counter deltas instead. Those counters wrap
 (~1.19 MWh = 2^32 J), reset and spike (envoy-local-api §4): every such step is flagged and
-given no energy, never a negative or giant value. Gaps after outages keep their energy (the
-counter delta is exact) but not its timing, so they never count as coverage.
+given no energy, never a negative or giant value. Energy a vendor states per interval or per
+day gets the same rules (`implausible`): a negative value or more than the array can make is
+flagged and given no energy, and so is an interval one answer lists twice with two values.
+Gaps after outages keep their energy (the counter delta is exact) but not its timing, so they
+never count as coverage.
 
 All datetimes are timezone-aware instants; intervals are stored in UTC and a "day" is a
 local calendar day of an IANA zone (23, 24 or 25 hours long).
@@ -15,7 +18,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -30,6 +33,23 @@ MAX_COVERED_INTERVAL_S = 3600
 COMPLETE_COVERAGE = 0.95
 # A 32-bit joule counter wrapping: 2^32 J / 3600 = 1,193,046.47 Wh (envoy-local-api §4.5).
 WRAP_WH = 2**32 / 3600
+
+# The power ceiling when nothing is known of the array: a 3 x 63 A main fuse at 230 V is about
+# 43 kW, so no home moves more; real production and consumption are never flagged by it, the
+# GWh glitches always are.
+DEFAULT_MAX_POWER_W = 50_000.0
+# Flags of an interval whose own energy is unusable: the energy comes from another source
+# (`filled_from:<source>`) or the interval is left out (`left_out:<figure>`).
+ANOMALIES = (
+    "counter_wrap",
+    "counter_reset",
+    "counter_decrease",
+    "spike",
+    "negative",
+    "duplicate_conflict",
+    "bad_value",
+)
+LEFT_OUT = "left_out:"
 
 _WRAP_TOLERANCE = 0.02  # relative to the wrap multiple
 _MAX_WRAPS = 3  # several inverters can wrap between two polls
@@ -117,13 +137,54 @@ def counter_intervals(
         energy: float | None = None
         if delta < 0:
             flags: tuple[str, ...] = (_classify_drop(v0, v1),)
-        elif delta > max_power_w * dt / 3600 * _SPIKE_FACTOR + _SPIKE_SLACK_WH:
+        elif delta > spike_limit_wh(max_power_w, dt):
             flags = ("spike",)
         else:
             energy = delta
             flags = ("gap",) if dt > MAX_COVERED_INTERVAL_S else ()
         out.append(Interval(t0, t1, source, flags=flags, **{figure: energy}))
     return out
+
+
+def spike_limit_wh(max_power_w: float, seconds: float) -> float:
+    """The most energy an array of `max_power_w` can make in `seconds`, with headroom."""
+    return max_power_w * seconds / 3600 * _SPIKE_FACTOR + _SPIKE_SLACK_WH
+
+
+def implausible(wh: float, seconds: float, max_power_w: float) -> str | None:
+    """The flag of energy no meter of this array can report over `seconds`: "negative",
+    "spike" (above spike_limit_wh) or "bad_value" (NaN, infinity); None if it can be true.
+    A vendor's interval or daily value must pass it before it counts, as a counter delta
+    must."""
+    if isinstance(wh, float) and not math.isfinite(wh):
+        return "bad_value"  # NaN compares false with everything: it would pass the rest
+    if wh < 0:
+        return "negative"
+    if wh > spike_limit_wh(max_power_w, seconds):
+        return "spike"
+    return None
+
+
+def checked(interval: Interval, figure: str, max_power_w: float) -> Interval:
+    """The interval with its `figure` removed and flagged if `implausible`."""
+    _check_figure(figure)
+    value = getattr(interval, figure)
+    flag = None if value is None else implausible(value, interval.seconds, max_power_w)
+    if flag is None:
+        return interval
+    return replace(interval, **{figure: None}, flags=(*interval.flags, flag))
+
+
+def one_value(values: Sequence[float | None]) -> tuple[float | None, tuple[str, ...]]:
+    """The value of an interval one answer lists `len(values)` times, and its flags.
+
+    Identical copies are one value. Copies that disagree give none, flagged
+    "duplicate_conflict": nothing says which copy is right (not their order either), so the
+    interval is filled from another source or left out, like any anomaly."""
+    distinct = {v for v in values if v is not None}
+    if len(distinct) > 1:
+        return None, ("duplicate_conflict",)
+    return (distinct.pop() if distinct else None), ()
 
 
 def split_by_day(interval: Interval, tz: str) -> list[tuple[date, float]]:
@@ -159,13 +220,16 @@ def daily_figure(
 
     Per source: energy = sum of figure * (fraction of the interval inside the local day);
     coverage = union of the day's seconds covered by non-gap intervals with a value / day seconds.
+    A source whose day holds an anomaly that was left out (flag `left_out:<figure>`) is known
+    to miss energy, so it is never complete, whatever its coverage.
     Choice, among the sources in `preference` (the list of sources trusted for this figure):
-      1. the first with coverage >= COMPLETE_COVERAGE and no gap interval in its day:
-         "complete"; failing that, the first with that coverage: "estimated";
+      1. the first with coverage >= COMPLETE_COVERAGE, no gap interval and nothing left out in
+         its day: "complete"; failing that, the first with that coverage and nothing left
+         out: "estimated";
       2. else the first non-None value in `daily_totals` (e.g. a cloud daily total): "estimated",
          coverage = the best interval coverage;
       3. else the highest coverage (ties: preference order) among sources with coverage > 0 or
-         gap energy: "estimated" if a gap contributed, else "partial";
+         gap energy: "estimated" if a gap contributed and nothing was left out, else "partial";
       4. else value None, source None, coverage 0.0, "partial".
     disagreement_pct: max |other - chosen| / chosen * 100 over the other interval sources with
     complete coverage (None if there are none; inf if chosen is 0 and another is not).
@@ -191,7 +255,7 @@ def daily_figure(
         return DailyFigure(value, source, cover, status, pct, per_source)
 
     ranked = [s for s in preference if s in stats]
-    complete = [s for s in ranked if coverage[s] >= COMPLETE_COVERAGE]
+    complete = [s for s in ranked if coverage[s] >= COMPLETE_COVERAGE and not stats[s].has_hole]
     # A counter interval across an outage spreads its (exact) energy evenly over the outage,
     # so the day it touches gets a wrong share: a complete source without such an interval
     # that day is better, even if it comes later in the preference order.
@@ -208,7 +272,7 @@ def daily_figure(
     if candidates:
         # max() keeps the first of equal keys, so ties go to the earlier preference.
         src = max(candidates, key=lambda s: coverage[s])
-        status = "estimated" if stats[src].has_gap else "partial"
+        status = "estimated" if stats[src].has_gap and not stats[src].has_hole else "partial"
         return result(stats[src].energy, src, coverage[src], status)
     return result(None, None, 0.0, "partial")
 
@@ -291,6 +355,7 @@ def expected_intervals(day: date, tz: str, step_s: int) -> int:
 class _SourceDay:
     energy: float = 0.0
     has_gap: bool = False
+    has_hole: bool = False  # an anomaly of the day was left out: energy known to be missing
     covered: list[tuple[datetime, datetime]] = field(default_factory=list)
 
 
@@ -298,8 +363,15 @@ def _source_stats(
     intervals: Iterable[Interval], figure: str, day_start: datetime, day_end: datetime
 ) -> dict[str, _SourceDay]:
     stats: dict[str, _SourceDay] = {}
+    left_out, holes = f"{LEFT_OUT}{figure}", set()
     for iv in intervals:
         value = getattr(iv, figure)
+        if (
+            value is None
+            and left_out in iv.flags
+            and _overlap_s(iv.start_at, iv.end_at, day_start, day_end)
+        ):
+            holes.add(iv.source)
         if value is None or iv.seconds <= 0:
             continue
         seconds = _overlap_s(iv.start_at, iv.end_at, day_start, day_end)
@@ -311,6 +383,8 @@ def _source_stats(
             s.has_gap = True
         else:
             s.covered.append((max(iv.start_at, day_start), min(iv.end_at, day_end)))
+    for source in holes & stats.keys():  # a source with no energy that day is no candidate
+        stats[source].has_hole = True
     return stats
 
 

@@ -162,6 +162,8 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
         ArmsMisbehaviour.__init__(self)
         self._slow: list[list[float]] = []  # [seconds, remaining]
         self.alarm_board = AlarmBoard(window_match)
+        # (telemetry name or "energy_lifetime", end_at or ISO day) -> the values served there
+        self._corrupt: dict[tuple[str, int | str], list[int | float]] = {}
         self.app = self._build_app()
 
     # ---- test controls ---------------------------------------------------------------------
@@ -188,6 +190,18 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
     def slow_next(self, seconds: float, count: int = 1) -> None:
         with self._lock:
             self._slow.append([seconds, count])
+
+    def corrupt_interval(self, telemetry: str, end_at: int, *values: float) -> None:
+        """Serve the `telemetry` interval (production_micro, production_meter,
+        consumption_meter) ending at `end_at` once per value, with that energy: one negative or
+        absurd value, or two different ones (a duplicated interval)."""
+        with self._lock:
+            self._corrupt[(telemetry, int(end_at))] = [_number(v) for v in values]
+
+    def corrupt_day(self, day: date, wh: float) -> None:
+        """Serve `wh` as every energy_lifetime series' value of `day`."""
+        with self._lock:
+            self._corrupt[("energy_lifetime", day.isoformat())] = [_number(wh)]
 
     def revoke_refresh_tokens(self) -> None:
         with self._lock:
@@ -522,6 +536,9 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
                     self.slow_next(**body["slow_next"])
                 if "set_month_used" in body:
                     self.set_month_used(int(body["set_month_used"]))
+                if "corrupt_interval" in body:
+                    c = body["corrupt_interval"]
+                    self.corrupt_interval(c["telemetry"], c["end_at"], *c["values"])
                 if "raise_alarm" in body:
                     return _json({"ok": True, "alarm_id": self.raise_alarm(**body["raise_alarm"])})
                 if "clear_alarm" in body:
@@ -717,6 +734,7 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
             }[name]
             upto = min(self._cutoff(), end)
             intervals = source(spec, start, upto) if present and upto > start else []
+            intervals = self._corrupted(name, intervals)
             devices = (spec.modules if name == "production_micro" else 1) if present else 0
             body: dict[str, Any] = {
                 "system_id": spec.system_id,
@@ -735,6 +753,15 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
         view.__name__ = name
         return view
 
+    def _corrupted(self, name: str, intervals: list[dict]) -> list[dict]:
+        field = "wh_del" if name == "production_meter" else "enwh"
+        out = []
+        with self._lock:
+            for i in intervals:
+                values = self._corrupt.get((name, i["end_at"]))
+                out += [i] if values is None else [{**i, field: v} for v in values]
+        return out
+
     def _energy_lifetime(self, spec: SystemSpec) -> dict[str, Any]:
         args = request.args
         today = self._today(spec)
@@ -750,6 +777,11 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
             raise _api_error(422, "Requested date range is invalid for this system")
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
         totals = [self._produced(spec, d) for d in days]
+        with self._lock:
+            for n, d in enumerate(days):
+                wh = self._corrupt.get(("energy_lifetime", d.isoformat()))
+                if wh is not None:
+                    totals[n] = dict.fromkeys(totals[n], wh[0])
         body: dict[str, Any] = {
             "system_id": spec.system_id,
             "start_date": start.isoformat(),
@@ -816,6 +848,11 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
             # The rule is Enphase's; the wording of its error is not documented.
             raise _api_error(422, "start_time cannot be older than 9 months")
         return start, end
+
+
+def _number(value: float) -> int | float:
+    # The API sends whole Wh as JSON integers.
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def _json(body: Any, status: int = 200) -> Response:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from solar_pipeline.energy.fill import fill_anomalies
 from solar_pipeline.energy.model import (
     COMPLETE_COVERAGE,
     CONSUMPTION_PREFERENCE,
@@ -18,11 +19,14 @@ from solar_pipeline.energy.model import (
     WRAP_WH,
     DailyFigure,
     Interval,
+    checked,
     counter_intervals,
     daily_figure,
     expected_intervals,
+    implausible,
     inverter_daily,
     local_day_bounds,
+    one_value,
     peak_w,
     self_consumed,
     split_by_day,
@@ -416,6 +420,74 @@ def test_a_wrap_loses_one_interval_not_the_day() -> None:
     fig = daily_figure(out, DAY, LA, "produced_wh", PRODUCTION_PREFERENCE)
     assert fig.value == pytest.approx(287 * 10.0)
     assert fig.coverage == pytest.approx(287 / 288) and fig.status == "complete"
+
+
+def test_an_anomaly_left_out_keeps_the_day_from_being_complete() -> None:
+    start, _ = local_day_bounds(DAY, LA)
+    readings, value = [], 3_000_000.0
+    for i in range(289):
+        readings.append((start + i * FIVE_MIN, value))
+        value += 10.0
+        if i == 100:
+            value -= WRAP_WH
+    out = counter_intervals(
+        readings, source="envoy_inverters", figure="produced_wh", max_power_w=6400
+    )
+    # No other source covers the wrapped interval: it is left out, and the day says so.
+    filled = fill_anomalies(out, "produced_wh", PRODUCTION_PREFERENCE)
+    [hole] = [i for i in filled if i.produced_wh is None]
+    assert hole.flags == ("counter_wrap", "left_out:produced_wh")
+    fig = daily_figure(filled, DAY, LA, "produced_wh", PRODUCTION_PREFERENCE)
+    assert (fig.value, fig.status) == (pytest.approx(287 * 10.0), "partial")
+    # A vendor's daily total, which saw the whole day, is the better figure then.
+    fig = daily_figure(filled, DAY, LA, "produced_wh", PRODUCTION_PREFERENCE, {"x": 2900.0})
+    assert (fig.value, fig.source, fig.status) == (2900.0, "x", "estimated")
+    # A complete source without a hole wins over the preferred one with a hole.
+    micro = whole_day(LA, DAY, "enphase_micro", 11.0)
+    fig = daily_figure(filled + micro, DAY, LA, "produced_wh", ("envoy_inverters", "x"))
+    assert (fig.source, fig.status) == ("envoy_inverters", "partial")
+    fig = daily_figure(filled + micro, DAY, LA, "produced_wh", PRODUCTION_PREFERENCE)
+    assert (fig.source, fig.status) == ("enphase_micro", "complete")
+    # The hole of one figure is not a hole of another.
+    fig = daily_figure(filled, DAY, LA, "consumed_wh", ("envoy_inverters",))
+    assert fig.status == "partial" and fig.value is None
+
+
+@pytest.mark.parametrize(
+    ("wh", "seconds", "flag"),
+    [
+        (-0.001, 300, "negative"),
+        (-249_828, 86_400, "negative"),
+        (0.0, 300, None),
+        (6400 * 1.2 / 12 + 10, 300, None),  # the most 6.4 kW make in 5 minutes, with headroom
+        (6400 * 1.2 / 12 + 10.01, 300, "spike"),
+        (1e9, 900, "spike"),
+        (6400 * 1.2 * 25 + 10, 25 * 3600, None),  # a 25-hour day at full power
+        (10**400, 300, "spike"),  # beyond any float, still compared exactly
+        (math.nan, 300, "bad_value"),
+        (math.inf, 300, "bad_value"),
+        (-math.inf, 300, "bad_value"),
+    ],
+)
+def test_implausible_energy(wh: float, seconds: float, flag: str | None) -> None:
+    assert implausible(wh, seconds, 6400) == flag
+
+
+def test_checked_removes_and_flags_only_the_implausible_figure() -> None:
+    start = local(LA, DAY, 12)
+    iv = Interval(start, start + FIVE_MIN, "x", produced_wh=-5.0, consumed_wh=40.0, flags=("a",))
+    out = checked(iv, "produced_wh", 6400)
+    assert (out.produced_wh, out.consumed_wh, out.flags) == (None, 40.0, ("a", "negative"))
+    assert checked(iv, "consumed_wh", 6400) is iv
+    assert checked(Interval(start, start, "x"), "produced_wh", 6400).flags == ()
+
+
+def test_one_value_of_a_duplicated_interval() -> None:
+    assert one_value([12.0]) == (12.0, ())
+    assert one_value([12.0, 12.0, 12]) == (12.0, ())  # identical copies are harmless
+    assert one_value([12.0, None]) == (12.0, ())  # a copy without data adds nothing
+    assert one_value([None]) == (None, ())
+    assert one_value([12.0, 13.0]) == (None, ("duplicate_conflict",))  # neither is believed
 
 
 def test_duplicated_intervals_do_not_push_coverage_above_one() -> None:

@@ -203,11 +203,14 @@ def _result(
             pct = abs(local - cloud) / cloud * 100
             if pct > RECONCILE_TOLERANCE_PCT:
                 off[str(r["day"])] = round(pct, 2)
-    anomalies = {
-        str(r["day"]): {"count": r["anomalies"], "sources": r["_anomaly_sources"]}
-        for r in rows
-        if r["anomalies"]
-    }
+    anomalies: dict[str, dict] = {}
+    for r in rows:
+        if r["anomalies"]:
+            # Per day across the fleet's sites, each site's count kept.
+            day = anomalies.setdefault(str(r["day"]), {"count": 0, "sources": [], "sites": {}})
+            day["count"] += r["anomalies"]
+            day["sources"] = sorted({*day["sources"], *r["_anomaly_sources"]})
+            day["sites"][r["site_id"]] = r["anomalies"]
     metadata = {
         "dagster/row_count": len(rows),
         "produced_kwh": round(produced / 1000, 3),
@@ -245,6 +248,11 @@ def _result(
                 check_name=ANOMALY_CHECK,
                 passed=not anomalies,
                 severity=dg.AssetCheckSeverity.WARN,
+                description=(
+                    "intervals whose own energy was unusable (a counter step down or spike, a "
+                    "negative or impossible value, an interval listed twice with two values): "
+                    "filled from another source or left out, see energy.intervals.flags"
+                ),
                 metadata={"anomalies": dg.MetadataValue.json(anomalies)},
             ),
         ],

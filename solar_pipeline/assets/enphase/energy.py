@@ -6,12 +6,14 @@ import pandas as pd
 
 from solar_pipeline.assets.common import daily_duckdb_asset
 from solar_pipeline.assets.enphase import raw_reads
+from solar_pipeline.assets.envoy.provider import max_production_w
 from solar_pipeline.constants import (
     ENPHASE_DAILY_ENERGY,
     ENPHASE_GROUP,
     ENPHASE_PRODUCTION_INTERVALS,
     RAW_ENPHASE_RESPONSES,
 )
+from solar_pipeline.energy.model import implausible, local_day_bounds
 from solar_pipeline.partitions import DAILY
 from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource
 from solar_pipeline.sources.enphase.errors import ParseError
@@ -19,6 +21,8 @@ from solar_pipeline.sources.enphase.parse import parse_energy_lifetime
 from solar_pipeline.warehouse import replace_rows
 
 MATCHES_INTERVALS_CHECK = "matches_interval_sum"
+PLAUSIBLE_CHECK = "values_plausible"
+SERIES = ("produced_wh", "micro_wh", "meter_wh")
 # energy_lifetime and the interval telemetry come from the same meter or micros; more than
 # this apart means one of them is incomplete.
 TOLERANCE = 0.01
@@ -29,7 +33,10 @@ TOLERANCE = 0.01
     # Depends on the intervals only for the cross-check, which must see them written first.
     deps=[RAW_ENPHASE_RESPONSES, ENPHASE_PRODUCTION_INTERVALS],
     **daily_duckdb_asset(ENPHASE_GROUP),
-    check_specs=[dg.AssetCheckSpec(MATCHES_INTERVALS_CHECK, asset=ENPHASE_DAILY_ENERGY)],
+    check_specs=[
+        dg.AssetCheckSpec(MATCHES_INTERVALS_CHECK, asset=ENPHASE_DAILY_ENERGY),
+        dg.AssetCheckSpec(PLAUSIBLE_CHECK, asset=ENPHASE_DAILY_ENERGY),
+    ],
 )
 def daily_energy(
     context: dg.AssetExecutionContext, enphase: EnphaseCloudResource, warehouse: DuckDBWarehouse
@@ -39,7 +46,9 @@ def daily_energy(
     `produced_wh` is Enphase's merged series (micro data until the production meter was
     installed, meter data after); `micro_wh` and `meter_wh` are the two series behind it.
     One API call covers a whole backfill range. Today's row appears once the day is complete.
-    The check compares each day with the sum of that day's production intervals.
+    The check compares each day with the sum of that day's production intervals. A negative
+    day, or more than the array can make in a day, is stored as NULL (the raw answer keeps it)
+    and listed by the `values_plausible` check: it never stands in for a day's energy.
     """
     w = context.partition_time_window
     keys = context.partition_keys
@@ -47,6 +56,7 @@ def daily_energy(
     system_id = enphase.system()
     with warehouse.connect() as conn:
         responses = raw_reads.latest_covering(conn, system_id, ["energy_lifetime"], w.start, w.end)
+        max_w = max_production_w(conn)
         days: dict[date, dict] = {}
         malformed = 0
         for raw_id, _, body in responses:
@@ -58,6 +68,7 @@ def daily_energy(
             for row in rows:
                 if first <= row["day"] <= last:
                     days[row["day"]] = {**row, "raw_id": raw_id}
+        implausible_days = _drop_implausible(days, max_w)
         frame = pd.DataFrame(
             [{"day": d, "system_id": system_id, **r} for d, r in sorted(days.items())],
             columns=["day", "system_id", "produced_wh", "micro_wh", "meter_wh", "raw_id"],
@@ -106,6 +117,16 @@ def daily_energy(
         },
         check_results=[
             dg.AssetCheckResult(
+                check_name=PLAUSIBLE_CHECK,
+                passed=not implausible_days,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=(
+                    "Days whose energy_lifetime value is negative or more than "
+                    f"{max_w:.0f} W could make in the day (x1.2): stored as NULL, not used"
+                ),
+                metadata={"implausible_days": dg.MetadataValue.json(implausible_days)},
+            ),
+            dg.AssetCheckResult(
                 check_name=MATCHES_INTERVALS_CHECK,
                 passed=not mismatched and malformed == 0,
                 severity=dg.AssetCheckSeverity.WARN,
@@ -114,6 +135,20 @@ def daily_energy(
                     "mismatched_days": dg.MetadataValue.json(mismatched),
                     "malformed_answers": malformed,
                 },
-            )
+            ),
         ],
     )
+
+
+def _drop_implausible(days: dict[date, dict], max_power_w: float) -> dict[str, dict[str, int]]:
+    """Set each series' impossible daily value to None; {day: {series: value}} of those."""
+    dropped: dict[str, dict[str, int]] = {}
+    for day, row in days.items():
+        start, end = local_day_bounds(day, DAILY.timezone)
+        seconds = (end - start).total_seconds()
+        for series in SERIES:
+            wh = row.get(series)
+            if wh is not None and implausible(wh, seconds, max_power_w):
+                dropped.setdefault(str(day), {})[series] = wh
+                row[series] = None
+    return dropped

@@ -6,6 +6,8 @@ from datetime import date, datetime, timedelta
 
 import duckdb
 
+from solar_pipeline.assets.enphase.intervals import STEP_S
+from solar_pipeline.assets.enphase.telemetry import CONSUMPTION_METER, MICRO, PRODUCTION_METER
 from solar_pipeline.assets.provider import (
     CLOUD_METER,
     CLOUD_SERIES,
@@ -23,22 +25,28 @@ SOURCE_MICRO = "enphase_micro"
 SOURCE_METER = "enphase_meter"
 SOURCE_LIFETIME = "enphase_lifetime"
 
-# (source, query of (end_at, wh), step seconds, figure); the cloud keeps one system per
-# deployment, so its tables carry no site column.
+# (source, query of (end_at, wh, flags), step seconds, figure); the cloud keeps one system per
+# deployment, so its tables carry no site column. A flagged interval has no wh: it comes along
+# so energy.intervals can fill it from another source, or show it left out.
 CLOUD_SQL = [
     (
         SOURCE_MICRO,
-        "SELECT end_at, wh FROM enphase.production_intervals WHERE source = 'micro'",
-        300,
+        "SELECT end_at, wh, flags FROM enphase.production_intervals WHERE source = 'micro'",
+        STEP_S[MICRO],
         "produced_wh",
     ),
     (
         SOURCE_METER,
-        "SELECT end_at, wh FROM enphase.production_intervals WHERE source = 'meter'",
-        900,
+        "SELECT end_at, wh, flags FROM enphase.production_intervals WHERE source = 'meter'",
+        STEP_S[PRODUCTION_METER],
         "produced_wh",
     ),
-    (SOURCE_METER, "SELECT end_at, wh FROM enphase.consumption_intervals", 900, "consumed_wh"),
+    (
+        SOURCE_METER,
+        "SELECT end_at, wh, flags FROM enphase.consumption_intervals",
+        STEP_S[CONSUMPTION_METER],
+        "consumed_wh",
+    ),
 ]
 
 
@@ -51,11 +59,12 @@ def cloud_intervals(
             f"SELECT * FROM ({sql}) WHERE end_at > ? AND end_at < ? ORDER BY end_at",
             [start, end + timedelta(seconds=step)],
         ).fetchall()
-        for end_at, wh in rows:
+        for end_at, wh, flags in rows:
             interval = Interval(
                 end_at - timedelta(seconds=step),
                 end_at,
                 source,
+                flags=tuple(flags.split(",")) if flags else (),
                 **{figure: None if wh is None else float(wh)},
             )
             out.append((figure, interval))

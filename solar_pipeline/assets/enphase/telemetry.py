@@ -5,6 +5,7 @@ import dagster as dg
 from solar_pipeline.assets.common import daily_duckdb_asset
 from solar_pipeline.assets.enphase import raw_reads
 from solar_pipeline.assets.enphase.intervals import expected_intervals, merge_intervals
+from solar_pipeline.assets.envoy.provider import GRID_MAX_W, max_production_w
 from solar_pipeline.constants import (
     ENPHASE_CONSUMPTION_INTERVALS,
     ENPHASE_GROUP,
@@ -21,6 +22,7 @@ CONSUMPTION_METER = "telemetry/consumption_meter"
 
 COMPLETE_DAYS_CHECK = "complete_days"
 WELL_FORMED_CHECK = "raw_answers_well_formed"
+PLAUSIBLE_CHECK = "values_plausible"
 
 
 def _window_days(context: dg.AssetExecutionContext) -> list[tuple[str, object]]:
@@ -28,7 +30,14 @@ def _window_days(context: dg.AssetExecutionContext) -> list[tuple[str, object]]:
 
 
 def _check_results(
-    asset_key: dg.AssetKey, context, frame, step_s: int, source: str | None, malformed: int
+    asset_key: dg.AssetKey,
+    context,
+    frame,
+    step_s: int,
+    source: str | None,
+    malformed: int,
+    flagged: list[dict],
+    max_power_w: float,
 ) -> list[dg.AssetCheckResult]:
     """Past days must hold every interval of the local day; a shortfall is worth a look."""
     now = time.time()
@@ -56,6 +65,23 @@ def _check_results(
             passed=malformed == 0,
             metadata={"malformed_answers": malformed},
         ),
+        dg.AssetCheckResult(
+            asset_key=asset_key,
+            check_name=PLAUSIBLE_CHECK,
+            passed=not flagged,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(
+                "Intervals whose energy is not used (wh NULL, see flags): negative, more than "
+                f"{max_power_w:.0f} W could make (x1.2), or listed twice in one answer with "
+                "different values (neither copy is used). energy.intervals takes their energy "
+                "from another source or leaves it out."
+            ),
+            metadata={
+                "flagged_intervals": len(flagged),
+                "flagged": dg.MetadataValue.json(flagged[:100]),
+                "max_power_w": max_power_w,
+            },
+        ),
     ]
 
 
@@ -63,6 +89,7 @@ def _checks(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(COMPLETE_DAYS_CHECK, asset=key),
         dg.AssetCheckSpec(WELL_FORMED_CHECK, asset=key),
+        dg.AssetCheckSpec(PLAUSIBLE_CHECK, asset=key),
     ]
 
 
@@ -81,7 +108,9 @@ def production_intervals(
     `source = 'meter'`: 15-minute intervals from the revenue-grade production meter, when the
     system has one. A day owns the intervals ending in (local midnight, next local midnight]:
     288 micro intervals on a normal day, 276 and 300 on the DST switch days. Rebuilt from the
-    newest raw answers on every run (delete-then-insert of the partition window).
+    newest raw answers on every run (delete-then-insert of the partition window). A negative
+    value, more than the array can make, or an interval one answer lists twice with different
+    values is stored without energy and flagged (`flags`; check `values_plausible`).
     """
     w = context.partition_time_window
     system_id = enphase.system()
@@ -89,8 +118,9 @@ def production_intervals(
         responses = raw_reads.latest_covering(
             conn, system_id, [MICRO, PRODUCTION_METER], w.start, w.end
         )
-        frame, malformed = merge_intervals(
-            responses, w.start, w.end, {MICRO: "micro", PRODUCTION_METER: "meter"}
+        max_w = max_production_w(conn)
+        frame, malformed, flagged = merge_intervals(
+            responses, w.start, w.end, {MICRO: "micro", PRODUCTION_METER: "meter"}, max_w
         )
         frame.insert(0, "system_id", system_id)
         replace_rows(
@@ -112,7 +142,7 @@ def production_intervals(
             "raw_answers_used": len(responses),
         },
         check_results=_check_results(
-            ENPHASE_PRODUCTION_INTERVALS, context, frame, 300, "micro", malformed
+            ENPHASE_PRODUCTION_INTERVALS, context, frame, 300, "micro", malformed, flagged, max_w
         ),
     )
 
@@ -135,7 +165,9 @@ def consumption_intervals(
     system_id = enphase.system()
     with warehouse.connect() as conn:
         responses = raw_reads.latest_covering(conn, system_id, [CONSUMPTION_METER], w.start, w.end)
-        frame, malformed = merge_intervals(responses, w.start, w.end, {CONSUMPTION_METER: "meter"})
+        frame, malformed, flagged = merge_intervals(
+            responses, w.start, w.end, {CONSUMPTION_METER: "meter"}, GRID_MAX_W
+        )
         frame = frame.drop(columns=["source", "powr_w"])
         frame.insert(0, "system_id", system_id)
         replace_rows(
@@ -150,7 +182,9 @@ def consumption_intervals(
         "consumed_kwh": round(float(frame["wh"].sum()) / 1000, 3) if len(frame) else 0.0,
         "raw_answers_used": len(responses),
     }
-    checks = _check_results(ENPHASE_CONSUMPTION_INTERVALS, context, frame, 900, None, malformed)
+    checks = _check_results(
+        ENPHASE_CONSUMPTION_INTERVALS, context, frame, 900, None, malformed, flagged, GRID_MAX_W
+    )
     if not responses:
         metadata["note"] = (
             "No consumption-meter data: the system has no consumption meter (per /devices), "

@@ -12,12 +12,15 @@ import duckdb
 
 from solar_pipeline.assets.provider import LOCAL_INVERTERS, LOCAL_METER, Provider
 from solar_pipeline.constants import ENVOY_METER_READINGS, ENVOY_PRODUCTION_READINGS
-from solar_pipeline.energy.model import Interval, counter_intervals
+from solar_pipeline.energy.model import DEFAULT_MAX_POWER_W, Interval, counter_intervals
 from solar_pipeline.sites import Site
 
-# Household consumption and grid flows are not bounded by the array's size; a main fuse of
-# 3 x 63 A at 230 V is about 43 kW.
-GRID_MAX_W = 50_000.0
+# Household consumption and grid flows are not bounded by the array's size, but by the main
+# fuse (energy.model.DEFAULT_MAX_POWER_W).
+GRID_MAX_W = DEFAULT_MAX_POWER_W
+# The largest Enphase microinverters (IQ8H, IQ8X) deliver 384 VA: 500 W each is a ceiling no
+# array of them reaches.
+MICRO_MAX_W = 500.0
 SOURCE_METER = "envoy_meter"
 SOURCE_INVERTERS = "envoy_inverters"
 
@@ -65,18 +68,24 @@ def gateway_site_id(conn: duckdb.DuckDBPyConnection) -> str | None:
 
 
 def max_production_w(conn: duckdb.DuckDBPyConnection) -> float:
-    """An upper bound of the array's power, for spike detection: the larger of the system size
-    Enphase reports (the gateway and the cloud system are one array) and the sum of the
-    inverters' highest reports. Unknown size: the grid bound, which still catches the multi-MWh
-    glitches but never flags real production."""
-    size = conn.execute(
-        "SELECT max(size_w) FROM enphase.system_summary WHERE size_w > 0"
+    """An upper bound of the array's power, for spike detection in the gateway's counters and
+    the cloud's intervals (the gateway and the cloud system are one array): the largest of the
+    system size Enphase reports, the sum of the inverters' highest reports, and MICRO_MAX_W per
+    microinverter the cloud lists. Unknown size: the grid bound, which still catches the
+    multi-MWh glitches but never flags real production."""
+    size, modules = conn.execute(
+        "SELECT max(size_w) FILTER (size_w > 0), max(modules) FROM enphase.system_summary"
+    ).fetchone()
+    micros = conn.execute(
+        "SELECT max(try(json_array_length(body, '$.devices.micros'))) "
+        "FROM raw.enphase_responses WHERE endpoint = 'devices' AND status = 200 AND valid_json"
     ).fetchone()[0]
     inverters = conn.execute(
         "SELECT sum(m) FROM (SELECT max(max_watts) AS m FROM envoy.inverter_readings "
         "GROUP BY serial_number)"
     ).fetchone()[0]
-    known = max(float(size or 0), float(inverters or 0))
+    counted = max(float(modules or 0), float(micros or 0)) * MICRO_MAX_W
+    known = max(float(size or 0), float(inverters or 0), counted)
     return known if known > 0 else GRID_MAX_W
 
 

@@ -45,6 +45,8 @@ ALTER TABLE enphase.alarms ADD COLUMN IF NOT EXISTS seen_cleared_at TIMESTAMPTZ;
 
 -- Partition-replaced tables carry no primary key: delete-then-insert of the same key inside
 -- one transaction is where DuckDB's index checks have historically been over-eager.
+-- wh is NULL where the answer's value was unusable; flags says why (negative, spike,
+-- duplicate_conflict) and raw_id points at the answer as sent.
 CREATE TABLE IF NOT EXISTS enphase.production_intervals (
     system_id BIGINT NOT NULL,
     end_at TIMESTAMPTZ NOT NULL,
@@ -52,7 +54,8 @@ CREATE TABLE IF NOT EXISTS enphase.production_intervals (
     wh INTEGER,
     devices_reporting INTEGER,
     powr_w INTEGER,
-    raw_id BIGINT
+    raw_id BIGINT,
+    flags VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS enphase.consumption_intervals (
@@ -60,8 +63,13 @@ CREATE TABLE IF NOT EXISTS enphase.consumption_intervals (
     end_at TIMESTAMPTZ NOT NULL,
     wh INTEGER,
     devices_reporting INTEGER,
-    raw_id BIGINT
+    raw_id BIGINT,
+    flags VARCHAR
 );
+
+-- Warehouses created before the flags existed.
+ALTER TABLE enphase.production_intervals ADD COLUMN IF NOT EXISTS flags VARCHAR;
+ALTER TABLE enphase.consumption_intervals ADD COLUMN IF NOT EXISTS flags VARCHAR;
 
 CREATE TABLE IF NOT EXISTS enphase.daily_energy (
     day DATE NOT NULL,
