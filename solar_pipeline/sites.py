@@ -32,8 +32,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
+from solar_pipeline.config_files import load_yaml_settings
 from solar_pipeline.settings import InvalidSettingError, MissingSettingError, Settings, env
 
 VENDORS = ("enphase", "envoy", "solaredge", "sma", "goodwe", "fronius")
@@ -86,7 +85,8 @@ def _read_secrets(path: Path) -> dict[str, Any]:
         raise InvalidSettingError(
             f"secrets_file {path} is readable by other users (mode {mode:o}): chmod 600 it"
         )
-    data = yaml.safe_load(path.read_text()) or {}
+    # Its errors give the line and column only: that line may be a password.
+    data = load_yaml_settings(path, f"secrets_file {path} (SOLAR_SITES)") or {}
     if not isinstance(data, dict):
         raise InvalidSettingError(f"secrets_file {path} must hold KEY: value pairs")
     return data
@@ -141,12 +141,8 @@ def load_sites(settings: Settings | None = None) -> list[Site]:
     if path is None:
         return single_site(settings)
     file = Path(path)
-    try:
-        doc = yaml.safe_load(file.read_text()) or {}
-    except FileNotFoundError as exc:
-        raise InvalidSettingError(f"SOLAR_SITES={path}: no such file") from exc
-    except yaml.YAMLError as exc:
-        raise InvalidSettingError(f"SOLAR_SITES={path} is not valid YAML: {exc}") from exc
+    # Its errors give the line and column only: a pasted secret may be on that line.
+    doc = load_yaml_settings(file, f"SOLAR_SITES={path}") or {}
     if not isinstance(doc, dict) or not isinstance(doc.get("sites"), list):
         raise InvalidSettingError(f"SOLAR_SITES={path} must have a `sites:` list")
     secrets = doc.get("secrets_file")
