@@ -18,13 +18,15 @@ from solar_pipeline.settings import InvalidSettingError, MissingSettingError, Se
 
 
 class _Commands(click.Group):
-    """A setting that is missing or wrong (a variable, the sites file) is a message that says
-    what to fix, not a traceback."""
+    """A setting that is missing or wrong (a variable, the sites file), or a damaged database,
+    is a message that says what to fix, not a traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
+        from solar_pipeline.warehouse.damage import DamagedDatabaseError
+
         try:
             return super().invoke(ctx)
-        except (InvalidSettingError, MissingSettingError) as exc:
+        except (InvalidSettingError, MissingSettingError, DamagedDatabaseError) as exc:
             raise click.ClickException(str(exc)) from None
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 from solar_pipeline.settings import InvalidSettingError
 from solar_pipeline.sites import FLEET_VENDORS
 from solar_pipeline.sources.files import private_dir
+from solar_pipeline.warehouse.damage import damage_error
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,11 @@ def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDB
     path = Path(path)
     if not read_only:
         private_dir(path.parent)
-    conn = _open(path, read_only)
+    try:
+        conn = _open(path, read_only)
+    except duckdb.Error as exc:
+        _raise_if_damaged(path, exc)
+        raise
     try:
         key = str(path.resolve())
         if not read_only and key not in _schema_ready:
@@ -91,8 +96,19 @@ def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDB
                 ensure_schema(conn)
                 _schema_ready.add(key)
         yield conn
+    except duckdb.Error as exc:
+        # A file cut short may open and fail only when a query reaches the missing blocks.
+        _raise_if_damaged(path, exc)
+        raise
     finally:
         conn.close()
+
+
+def _raise_if_damaged(path: Path, exc: duckdb.Error) -> None:
+    """A damaged file is named with how to restore a backup, not left to DuckDB's message."""
+    damaged = damage_error(path, exc)
+    if damaged is not None:
+        raise damaged from None
 
 
 def replace_rows(
