@@ -162,3 +162,36 @@ def test_the_gap_fill_sensor_says_the_database_is_damaged(data_dir, monkeypatch)
         skip = energy_gap_fill(dg.build_sensor_context(instance=instance))
     assert isinstance(skip, dg.SkipReason)
     assert str(db) in skip.skip_message and "solar-pipeline restore" in skip.skip_message
+
+
+def test_a_damaged_write_ahead_log_is_named_and_moving_it_aside_works(data_dir):
+    """A process killed between a write and the next checkpoint leaves a WAL; if that log is
+    then damaged, the message names the log, and moving it aside opens the database."""
+    db = data_dir / "solar.duckdb"
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, os, sys\n"
+            "con = duckdb.connect(sys.argv[1])\n"
+            "con.execute(\"SET checkpoint_threshold = '1GB'\")\n"
+            'con.execute("INSERT INTO energy.daily_energy (site_id, day, status) '
+            "SELECT 'late', DATE '2030-01-01' + i::INTEGER, 'complete' FROM range(500) t(i)\")\n"
+            "os._exit(0)  # no checkpoint, no close: the rows are only in the WAL\n",
+            str(db),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == 0, killed.stderr
+    wal = Path(f"{db}.wal")
+    with wal.open("r+b") as f:
+        f.seek(200)
+        f.write(b"\xff" * 100)
+    failed = _run(data_dir, "report")
+    assert failed.returncode != 0 and "Traceback" not in failed.stderr, failed.stderr[-3000:]
+    assert f"mv {wal} {wal}.damaged" in failed.stderr, failed.stderr
+    os.rename(wal, f"{wal}.damaged")
+    again = _run(data_dir, "report")
+    assert again.returncode == 0, again.stderr
