@@ -83,9 +83,9 @@ class Site:
         if not value and self.secrets_file is not None:
             stored = _read_secrets(self.secrets_file).get(ref)
             if stored is not None and (not isinstance(stored, str | int) or stored is True):
-                shown = ref if nameable(ref) else f"named by credentials.{name}"
+                key = ref if nameable(ref) else f"the key credentials.{name} names"
                 raise InvalidSettingError(
-                    f"secrets_file {self.secrets_file}: the value of {shown} (site "
+                    f"secrets_file {self.secrets_file}: the value of {key} (site "
                     f"{self.site_id!r}) must be text, not {described(stored)}"
                 )
             value = str(stored or "").strip()
