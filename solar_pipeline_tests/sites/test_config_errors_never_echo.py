@@ -207,6 +207,8 @@ def test_a_broken_secrets_file_leaks_nowhere_in_a_real_run(tmp_path, deployment)
         tmp_path / "dagster_home", tmp_path / "data", run.stdout, run.stderr
     )
     assert any("ASSET_MATERIALIZATION" in text for text in places.values())
+    # The step's captured output is searched too (the site's error is logged there).
+    assert any("compute_logs" in place and "farm" in text for place, text in places.items())
     for place, text in places.items():
         # 12 random hex digits cannot appear by chance in the instance's run ids and hashes.
         assert not leaks(text, 12), f"the secret is in {place}"
