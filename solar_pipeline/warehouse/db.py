@@ -73,9 +73,13 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
             return duckdb.connect(str(path), read_only=read_only, config=_config())
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                _raise_if_damaged(path, exc)
                 raise
             time.sleep(delay + random.uniform(0, delay))
             delay = min(delay * 2, 1.0)
+        except duckdb.Error as exc:  # "Corrupt database file" is no IOException
+            _raise_if_damaged(path, exc)
+            raise
 
 
 @contextlib.contextmanager
@@ -84,11 +88,7 @@ def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDB
     path = Path(path)
     if not read_only:
         private_dir(path.parent)
-    try:
-        conn = _open(path, read_only)
-    except duckdb.Error as exc:
-        _raise_if_damaged(path, exc)
-        raise
+    conn = _open(path, read_only)
     try:
         key = str(path.resolve())
         if not read_only and key not in _schema_ready:
