@@ -65,6 +65,13 @@ def _config() -> dict[str, str]:
     return {"memory_limit": limit} if limit else {}
 
 
+def _raise_if_damaged(path: Path, exc: duckdb.Error) -> None:
+    """A damaged file is named with how to restore a backup, not left to DuckDB's message."""
+    damaged = damage_error(path, exc)
+    if damaged is not None:
+        raise damaged from None
+
+
 def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + LOCK_WAIT_S
     delay = 0.05
@@ -102,13 +109,6 @@ def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDB
         raise
     finally:
         conn.close()
-
-
-def _raise_if_damaged(path: Path, exc: duckdb.Error) -> None:
-    """A damaged file is named with how to restore a backup, not left to DuckDB's message."""
-    damaged = damage_error(path, exc)
-    if damaged is not None:
-        raise damaged from None
 
 
 def replace_rows(
