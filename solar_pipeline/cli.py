@@ -14,10 +14,23 @@ from pathlib import Path
 import click
 from dotenv import load_dotenv
 
-from solar_pipeline.settings import MissingSettingError, Settings, env, require
+from solar_pipeline.settings import InvalidSettingError, MissingSettingError, Settings, env, require
 
 
-@click.group()
+class _Commands(click.Group):
+    """A setting that is missing or wrong (a variable, the sites file), or a damaged database,
+    is a message that says what to fix, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from solar_pipeline.warehouse.damage import DamagedDatabaseError
+
+        try:
+            return super().invoke(ctx)
+        except (InvalidSettingError, MissingSettingError, DamagedDatabaseError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """solar_pipeline command line (reads a .env file in the working directory too)."""
     load_dotenv(Path.cwd() / ".env")

@@ -24,6 +24,7 @@ from solar_pipeline.constants import (
 from solar_pipeline.partitions import DAILY
 from solar_pipeline.settings import Settings, env
 from solar_pipeline.sources.enphase.plan import DAY_S, WEEK_S
+from solar_pipeline.warehouse.damage import damage_error
 
 LOOKBACK_DAYS = 14
 # A day just requested is left alone this long: the run may be queued, or the cloud may not
@@ -95,6 +96,9 @@ def energy_gap_fill(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg
     try:
         statuses, used = _read(settings, first, yesterday)
     except duckdb.Error as exc:  # the pipeline is writing, or no database yet
+        damaged = damage_error(settings.duckdb_path, exc)  # ... or it will never be readable
+        if damaged is not None:
+            return dg.SkipReason(str(damaged))
         return dg.SkipReason(f"energy tables not readable now ({type(exc).__name__})")
     requested = json.loads(context.cursor or "{}")
     days = [first + timedelta(n) for n in range((yesterday - first).days + 1)]

@@ -7,6 +7,7 @@ Secrets are read through ``dagster.EnvVar`` in the resources, so the UI shows na
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -26,6 +27,37 @@ class MissingSettingError(RuntimeError):
 
 class InvalidSettingError(ValueError):
     """An environment variable is set to something unusable."""
+
+
+# A site id goes into every table, message and dashboard: short, and no character that could
+# break a line, a log or a page (fullmatch: `$` alone would let "home\n" through).
+SITE_ID_RULE = "1 to 64 letters, digits and _.:- (starting with a letter or digit)"
+_SITE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+# IANA keys are letters, digits and _+- in /-separated parts (Etc/GMT+5); checking the
+# shape first keeps ZoneInfo from opening odd paths (and an over-long one from raising
+# OSError). `localtime` is whatever zone the host has: not a site's zone.
+_ZONE = re.compile(r"[A-Za-z0-9_+-]{1,32}(/[A-Za-z0-9_+-]{1,32}){0,2}")
+
+
+def valid_site_id(value: object) -> bool:
+    return isinstance(value, str) and _SITE_ID.fullmatch(value) is not None
+
+
+def valid_timezone(value: object) -> bool:
+    if not isinstance(value, str) or not _ZONE.fullmatch(value) or value == "localtime":
+        return False
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def shown(value: str) -> str:
+    """A setting's value for a message: short printable text as it is, else described."""
+    if not value.isprintable():
+        return f"({len(value)} characters, with a line break or control character)"
+    return repr(value) if len(value) <= 40 else f"({len(value)} characters)"
 
 
 def env(name: str, default: str | None = None) -> str | None:
@@ -70,12 +102,10 @@ class Settings:
         data_dir = Path(env("SOLAR_DATA_DIR", "./data") or "./data")
         duckdb_path = Path(env("SOLAR_DUCKDB_PATH") or data_dir / "solar.duckdb")
         tz = env("SOLAR_TIMEZONE", "UTC") or "UTC"
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        if not valid_timezone(tz):
             raise InvalidSettingError(
-                f"SOLAR_TIMEZONE={tz!r} is not an IANA time zone (e.g. Europe/Amsterdam)"
-            ) from exc
+                f"SOLAR_TIMEZONE={shown(tz)} is not an IANA time zone (e.g. Europe/Amsterdam)"
+            )
         start = env("SOLAR_START_DATE", "2025-01-01") or "2025-01-01"
         try:
             start_date = date.fromisoformat(start)
@@ -89,6 +119,9 @@ class Settings:
         # One site per deployment for now: named after the cloud system when there is one.
         system = env("ENPHASE_SYSTEM_ID")
         site = env("SOLAR_SITE_ID") or (f"enphase:{system}" if system else None)
+        if site is not None and not valid_site_id(site):
+            name = "SOLAR_SITE_ID" if env("SOLAR_SITE_ID") else "ENPHASE_SYSTEM_ID"
+            raise InvalidSettingError(f"{name}: the site id {shown(site)} must be {SITE_ID_RULE}")
         return cls(data_dir, duckdb_path, tz, start_date, running, api_url, token_store, site)
 
 

@@ -25,26 +25,40 @@ one names the variable (or file and key) to set.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
-from solar_pipeline.settings import InvalidSettingError, MissingSettingError, Settings, env
+from solar_pipeline.config_files import load_yaml_settings
+from solar_pipeline.settings import (
+    SITE_ID_RULE,
+    InvalidSettingError,
+    MissingSettingError,
+    Settings,
+    env,
+    shown,
+    valid_site_id,
+    valid_timezone,
+)
+from solar_pipeline.site_fields import (
+    VENDOR_CREDENTIALS,
+    check_ids,
+    described,
+    nameable,
+    names,
+    reference_problem,
+    suggested_name,
+    unknown_keys,
+)
 
 VENDORS = ("enphase", "envoy", "solaredge", "sma", "goodwe", "fronius")
 ONE_PER_DEPLOYMENT = ("enphase", "envoy")
 # Vendors whose tables carry a site_id, any number of sites each (warehouse/ddl template).
 FLEET_VENDORS = tuple(v for v in VENDORS if v not in ONE_PER_DEPLOYMENT)
-# A credential reference is a variable name (or a secrets-file key) in UPPER_SNAKE_CASE with at
-# least one underscore: a pasted secret (API keys are often 32 upper-case letters and digits)
-# is refused instead of being kept in the sites file.
-_REFERENCE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$")
-_SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+# Keys of the file itself; `x-...` keys are free for YAML anchors (as in docker-compose).
+_TOP_LEVEL = ("secrets_file", "sites")
+_ENTRY = ("site_id", "vendor", "timezone", "ids", "credentials")
 
 
 @dataclass(frozen=True)
@@ -67,11 +81,29 @@ class Site:
             )
         value = os.environ.get(ref, "").strip()
         if not value and self.secrets_file is not None:
-            value = str(_read_secrets(self.secrets_file).get(ref) or "").strip()
-        if not value:
-            where = f" or as key {ref} in {self.secrets_file}" if self.secrets_file else ""
-            raise MissingSettingError(ref, f"the {name} of site {self.site_id!r}{where}")
-        return value
+            stored = _read_secrets(self.secrets_file).get(ref)
+            if stored is not None and (not isinstance(stored, str | int) or stored is True):
+                key = ref if nameable(ref) else f"the key credentials.{name} names"
+                raise InvalidSettingError(
+                    f"secrets_file {self.secrets_file}: the value of {key} (site "
+                    f"{self.site_id!r}) must be text, not {described(stored)}"
+                )
+            value = str(stored or "").strip()
+        if value:
+            return value
+        if not nameable(ref):
+            # Shaped like a name, but with no word a credential variable is named with: it may
+            # be a passphrase pasted in, so it is pointed at rather than repeated.
+            also = f" (nor a key of {self.secrets_file})" if self.secrets_file else ""
+            raise InvalidSettingError(
+                f"site {self.site_id!r}: the variable that credentials.{name} names (SOLAR_SITES) "
+                f"is not set{also}. Its name is not repeated here: it has none of the words "
+                "credential variables are named with (KEY, SECRET, PASSWORD, TOKEN, ID, ...) "
+                "and may be a secret pasted by mistake. Set it, or rename it, e.g. "
+                f"{suggested_name(self.vendor, self.site_id, name)}"
+            )
+        where = f" or as key {ref} in {self.secrets_file}" if self.secrets_file else ""
+        raise MissingSettingError(ref, f"the {name} of site {self.site_id!r}{where}")
 
     def __repr__(self) -> str:  # credentials are names only, but keep reprs short anyway
         return f"Site({self.site_id!r}, {self.vendor}, {self.timezone})"
@@ -86,50 +118,68 @@ def _read_secrets(path: Path) -> dict[str, Any]:
         raise InvalidSettingError(
             f"secrets_file {path} is readable by other users (mode {mode:o}): chmod 600 it"
         )
-    data = yaml.safe_load(path.read_text()) or {}
+    # Its errors give the line and column only: that line may be a password.
+    data = load_yaml_settings(path, f"secrets_file {path} (SOLAR_SITES)") or {}
     if not isinstance(data, dict):
         raise InvalidSettingError(f"secrets_file {path} must hold KEY: value pairs")
     return data
+
+
+def _text(value: Any) -> str | None:
+    """A scalar as text (YAML reads `site_id: 42` as a number); None for anything else."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 def _site(entry: Any, n: int, secrets_file: Path | None, default_tz: str) -> Site:
     where = f"SOLAR_SITES sites[{n}]"
     if not isinstance(entry, dict):
         raise InvalidSettingError(f"{where} must be a mapping with site_id, vendor, timezone")
-    unknown = set(entry) - {"site_id", "vendor", "timezone", "ids", "credentials"}
+    unknown = [k for k in entry if k not in _ENTRY]
     if unknown:
-        raise InvalidSettingError(f"{where}: unknown keys {sorted(unknown)}")
-    site_id = str(entry.get("site_id") or "")
-    if not _SITE_ID.match(site_id):
-        raise InvalidSettingError(f"{where}: site_id {site_id!r} must be letters, digits, _.:-")
-    vendor = str(entry.get("vendor") or "")
-    if vendor not in VENDORS:
-        raise InvalidSettingError(f"{where} ({site_id}): vendor {vendor!r} is not one of {VENDORS}")
-    tz = str(entry.get("timezone") or default_tz)
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InvalidSettingError(
-            f"{where} ({site_id}): timezone {tz!r} is not an IANA time zone"
-        ) from exc
+            f"{where}: unknown keys {names(unknown)} (it takes: {', '.join(_ENTRY)})"
+        )
+    site_id = _text(entry.get("site_id"))
+    if not valid_site_id(site_id):
+        value = shown(site_id) if site_id is not None else described(entry.get("site_id"))
+        raise InvalidSettingError(f"{where}: site_id {value} must be {SITE_ID_RULE}")
+    where = f"{where} ({site_id})"
+    vendor = entry.get("vendor")
+    if vendor not in VENDORS:
+        value = shown(vendor) if isinstance(vendor, str) else described(vendor)
+        raise InvalidSettingError(f"{where}: vendor {value} is not one of {VENDORS}")
+    tz = entry.get("timezone") or default_tz
+    if not valid_timezone(tz):
+        value = shown(tz) if isinstance(tz, str) else described(tz)
+        raise InvalidSettingError(
+            f"{where}: timezone {value} is not an IANA time zone (e.g. Europe/Amsterdam)"
+        )
     ids = entry.get("ids") or {}
     credentials = entry.get("credentials") or {}
     if not isinstance(ids, dict) or not isinstance(credentials, dict):
-        raise InvalidSettingError(f"{where} ({site_id}): ids and credentials must be mappings")
+        raise InvalidSettingError(f"{where}: ids and credentials must be mappings")
+    checked_ids = check_ids(where, vendor, ids)
+    unknown_keys(where, "credentials", credentials, VENDOR_CREDENTIALS[vendor])
     for name, ref in credentials.items():
-        if not isinstance(ref, str) or not _REFERENCE.match(ref):
+        problem = reference_problem(ref)
+        if problem:
             # Do not echo the value: it may be the secret itself.
             raise InvalidSettingError(
-                f"{where} ({site_id}): credentials.{name} must name an environment variable "
-                "(or a secrets_file key) in UPPER_SNAKE_CASE with an underscore, not hold "
-                "the secret"
+                f"{where}: credentials.{name} must name an environment variable (or a "
+                f"secrets_file key) in UPPER_SNAKE_CASE words, e.g. "
+                f"{suggested_name(vendor, site_id, name)}, not hold the secret; {problem} "
+                "(not shown)"
             )
     return Site(
         site_id=site_id,
         vendor=vendor,
         timezone=tz,
-        ids={str(k): str(v) for k, v in ids.items()},
-        credentials={str(k): v for k, v in credentials.items()},
+        ids=checked_ids,
+        credentials=dict(credentials),
         secrets_file=secrets_file,
     )
 
@@ -141,15 +191,21 @@ def load_sites(settings: Settings | None = None) -> list[Site]:
     if path is None:
         return single_site(settings)
     file = Path(path)
-    try:
-        doc = yaml.safe_load(file.read_text()) or {}
-    except FileNotFoundError as exc:
-        raise InvalidSettingError(f"SOLAR_SITES={path}: no such file") from exc
-    except yaml.YAMLError as exc:
-        raise InvalidSettingError(f"SOLAR_SITES={path} is not valid YAML: {exc}") from exc
+    # Its errors give the line and column only: a pasted secret may be on that line.
+    doc = load_yaml_settings(file, f"SOLAR_SITES={path}") or {}
     if not isinstance(doc, dict) or not isinstance(doc.get("sites"), list):
         raise InvalidSettingError(f"SOLAR_SITES={path} must have a `sites:` list")
+    unknown = [k for k in doc if k not in _TOP_LEVEL and not str(k).startswith("x-")]
+    if unknown:
+        raise InvalidSettingError(
+            f"SOLAR_SITES={path}: unknown top-level key {names(unknown)} (it takes: "
+            f"{', '.join(_TOP_LEVEL)}, and x-... keys for YAML anchors)"
+        )
     secrets = doc.get("secrets_file")
+    if secrets is not None and (not isinstance(secrets, str) or not secrets.strip()):
+        raise InvalidSettingError(
+            f"SOLAR_SITES={path}: secrets_file must be a file name, not {described(secrets)}"
+        )
     secrets_file = (file.parent / secrets).resolve() if secrets else None
     sites = [_site(e, n, secrets_file, settings.timezone) for n, e in enumerate(doc["sites"])]
     seen: dict[str, str] = {}

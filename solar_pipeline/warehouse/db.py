@@ -24,6 +24,7 @@ import pandas as pd
 from solar_pipeline.settings import InvalidSettingError
 from solar_pipeline.sites import FLEET_VENDORS
 from solar_pipeline.sources.files import open_to_others, private_dir
+from solar_pipeline.warehouse.damage import damage_error
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,13 @@ def _config() -> dict[str, str]:
     return {"memory_limit": limit} if limit else {}
 
 
+def _raise_if_damaged(path: Path, exc: duckdb.Error) -> None:
+    """A damaged file is named with how to restore a backup, not left to DuckDB's message."""
+    damaged = damage_error(path, exc)
+    if damaged is not None:
+        raise damaged from None
+
+
 def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + LOCK_WAIT_S
     delay = 0.05
@@ -73,9 +81,13 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
             return duckdb.connect(str(path), read_only=read_only, config=_config())
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                _raise_if_damaged(path, exc)
                 raise
             time.sleep(delay + random.uniform(0, delay))
             delay = min(delay * 2, 1.0)
+        except duckdb.Error as exc:  # "Corrupt database file" is no IOException
+            _raise_if_damaged(path, exc)
+            raise
 
 
 @contextlib.contextmanager
@@ -100,6 +112,10 @@ def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDB
                 ensure_schema(conn)
                 _schema_ready.add(key)
         yield conn
+    except duckdb.Error as exc:
+        # A file cut short may open and fail only when a query reaches the missing blocks.
+        _raise_if_damaged(path, exc)
+        raise
     finally:
         conn.close()
 

@@ -73,6 +73,7 @@ def test_a_pasted_secret_is_refused_without_being_echoed(sites_file):
         sites:
           - site_id: barn
             vendor: solaredge
+            ids: {site_id: 1234567}
             credentials: {api_key: "L4QLVQ1LOKCQX2193VSEICXW61NP6B1O"}
         """
     )
@@ -89,8 +90,15 @@ def test_a_pasted_secret_is_refused_without_being_echoed(sites_file):
         ("- {site_id: a, vendor: sma, timezone: Mars/Olympus}", "not an IANA time zone"),
         ("- {site_id: 'a b', vendor: sma}", "site_id 'a b'"),
         ("- {site_id: a, vendor: sma, password: x}", "unknown keys"),
-        ("- {site_id: a, vendor: sma}\n  - {site_id: a, vendor: sma}", "appears twice"),
-        ("- {site_id: a, vendor: envoy}\n  - {site_id: a, vendor: sma}", "appears twice"),
+        (
+            "- {site_id: a, vendor: sma, ids: {plant_id: 1}}\n"
+            "  - {site_id: a, vendor: sma, ids: {plant_id: 2}}",
+            "appears twice",
+        ),
+        (
+            "- {site_id: a, vendor: envoy}\n  - {site_id: a, vendor: sma, ids: {plant_id: 1}}",
+            "appears twice",
+        ),
         ("- {site_id: a, vendor: envoy}\n  - {site_id: b, vendor: envoy}", "one per deployment"),
         ("- {site_id: a, vendor: enphase, timezone: Asia/Tokyo}", "set SOLAR_TIMEZONE=Asia/Tokyo"),
     ],

@@ -5,24 +5,20 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
-import yaml
+from solar_pipeline.config_files import load_toml_settings, load_yaml_settings
+from solar_pipeline.settings import InvalidSettingError
 
 
 def load_inverter_tags(path: str | Path) -> dict[str, Any]:
     p = Path(path)
-    try:
-        text = p.read_text()
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"ENVOY_INVERTER_TAGS points at {p}, which does not exist"
-        ) from None
-    data = tomllib.loads(text) if p.suffix == ".toml" else yaml.safe_load(text)
+    label = f"ENVOY_INVERTER_TAGS={p}"
+    # Errors name the line and column, never quote it (config_files).
+    data = load_toml_settings(p, label) if p.suffix == ".toml" else load_yaml_settings(p, label)
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ValueError(f"ENVOY_INVERTER_TAGS ({p}) must map inverter serials to labels")
+        raise InvalidSettingError(f"{label} must map inverter serials to labels")
     return {str(serial): tags for serial, tags in data.items()}
