@@ -65,14 +65,20 @@ def enphase_auth(code: str | None, redirect_uri: str | None) -> None:
         )
         return
     from solar_pipeline.sources.enphase.errors import EnphaseError
-    from solar_pipeline.sources.enphase.tokens import token_store_from_uri
+    from solar_pipeline.sources.enphase.tokens import (
+        TokenManager,
+        TokenStoreError,
+        token_store_from_uri,
+    )
 
     store = token_store_from_uri(settings.enphase_token_store)
     try:
         with store.lock():
-            pair = oauth.exchange_code(code, redirect_uri)
-            store.write(pair)
-    except EnphaseError as exc:
+            # The store proves it can take the pair before the (single-use) code is spent.
+            pair = TokenManager(store, oauth).store_new(
+                lambda: oauth.exchange_code(code, redirect_uri)
+            )
+    except (EnphaseError, TokenStoreError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         log.close()
@@ -87,10 +93,16 @@ def enphase_auth(code: str | None, redirect_uri: str | None) -> None:
 @main.command("token-status")
 def token_status() -> None:
     """How old the stored Enphase tokens are and when they lapse (never the tokens)."""
-    from solar_pipeline.sources.enphase.tokens import token_store_from_uri
+    from solar_pipeline.sources.enphase.tokens import TokenStoreError, token_store_from_uri
 
     uri = Settings.from_env().enphase_token_store
-    pair = token_store_from_uri(uri).read()
+    store = token_store_from_uri(uri)
+    try:
+        pair = store.read()
+    except TokenStoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    for warning in getattr(store, "warnings", list)():
+        click.echo(f"Warning: {warning}", err=True)
     if pair is None:
         raise click.ClickException(f"No tokens in {uri}: run `solar-pipeline enphase-auth`.")
     click.echo(
@@ -106,6 +118,7 @@ def token_status() -> None:
 def sma_consent(plant_id: str, email: str, wait: bool, timeout: int) -> None:
     """Ask SMA to e-mail the plant owner for consent (or show its state); with --wait, store a
     token obtained after the owner approved. Needs SMA_CLIENT_ID and SMA_CLIENT_SECRET."""
+    from solar_pipeline.sources.enphase.tokens import TokenStoreError
     from solar_pipeline.sources.sma import oauth as sma
     from solar_pipeline.sources.sma.errors import SmaError
 
@@ -121,7 +134,7 @@ def sma_consent(plant_id: str, email: str, wait: bool, timeout: int) -> None:
             status = consent.wait(email, timeout_s=timeout, plant_id=plant_id)
         else:
             status = consent.request(email, plant_id)
-    except SmaError as exc:
+    except (SmaError, TokenStoreError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Plant {plant_id}: consent {status.state}. {status.instructions()}")
     if status.accepted and wait:

@@ -116,23 +116,27 @@ def follow_link(path: Path) -> Path:
     return target
 
 
-def warn_if_open(path: Path) -> str | None:
-    """A warning (logged once per file and process) when others may read `path`, with the
-    command that fixes it; None when it is private."""
+def open_mode_warning(path: Path) -> str | None:
+    """What to say when users other than the owner may read `path` (with the command that
+    fixes it); None when it is private or gone."""
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except OSError:
         return None
     if not mode & 0o077:
         return None
-    warning = (
+    return (
         f"{path} can be read by other users (mode {mode:04o}) and it holds secrets: "
         f"run `chmod 600 {path}`"
     )
-    if path not in _warned_open:
+
+
+def warn_if_open(path: Path) -> None:
+    """Log open_mode_warning, once per file and process (runs read their stores often)."""
+    warning = open_mode_warning(path)
+    if warning and path not in _warned_open:
         _warned_open.add(path)
         log.warning(warning)
-    return warning
 
 
 def read_private_text(path: Path, what: str) -> str | None:

@@ -42,6 +42,7 @@ from solar_pipeline.sources.files import (
     damaged,
     follow_link,
     fsync_path,
+    open_mode_warning,
     private_dir,
     read_private_text,
     warn_if_open,
@@ -201,6 +202,11 @@ class FileTokenStore:
             return TokenPair.from_json(text)
         except ValueError as exc:
             raise TokenStoreError(self._with_remedy(damaged(target, WHAT, str(exc)))) from None
+
+    def warnings(self) -> list[str]:
+        """Problems worth telling the owner that do not stop the store working."""
+        found = [open_mode_warning(self.target())]
+        return [w for w in found if w]
 
     def _with_remedy(self, exc: PrivateFileError) -> str:
         return f"{exc}, then {self.remedy}" if exc.replaceable else str(exc)
