@@ -313,21 +313,35 @@ def backup_cmd(to_dir: Path) -> None:
 @click.option(
     "--force", is_flag=True, help="Overwrite files in a SOLAR_DATA_DIR that is not empty."
 )
-def restore_cmd(from_dir: Path, force: bool) -> None:
+@click.option(
+    "--tokens-only",
+    is_flag=True,
+    help="Restore only the token files (the pipeline may keep running).",
+)
+@click.option(
+    "--overwrite-tokens",
+    is_flag=True,
+    help="Restore the backup's token files even where the current ones are newer.",
+)
+def restore_cmd(from_dir: Path, force: bool, tokens_only: bool, overwrite_tokens: bool) -> None:
     """Restore a backup into SOLAR_DATA_DIR (which must be empty or missing unless --force),
-    after checking every file's SHA-256."""
+    after checking every file's SHA-256. A token newer than the backup's is kept."""
+    from solar_pipeline.sources.enphase.token_pair import TokenStoreError
     from solar_pipeline.warehouse.backup import BackupError, restore
 
     settings = Settings.from_env()
     try:
-        result = restore(settings, from_dir, force=force)
-    except BackupError as exc:
+        result = restore(
+            settings,
+            from_dir,
+            force=force,
+            tokens_only=tokens_only,
+            overwrite_tokens=overwrite_tokens,
+        )
+    except (BackupError, TokenStoreError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Restored the backup of {result.manifest['created_at']} into {settings.data_dir}.")
-    click.echo(
-        "If the pipeline refreshed its Enphase tokens after this backup was made, the restored "
-        "refresh token is no longer valid: run `solar-pipeline enphase-auth` to re-authorize."
-    )
+    what = "the token files of the backup" if tokens_only else "the backup"
+    click.echo(f"Restored {what} of {result.manifest['created_at']} into {settings.data_dir}.")
     for note in result.notes:
         click.echo(note)
 

@@ -160,7 +160,9 @@ class FileTokenStore:
     ) -> None:
         self.path = Path(path)
         self.remedy = remedy or STORE_REMEDY
-        self._lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout_s)
+        # 0600 like everything else in the data directory (it holds no secret, but others
+        # have no business taking it).
+        self._lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout_s, mode=0o600)
 
     def describe(self) -> str:
         return f"file:{self.path}"
