@@ -313,7 +313,10 @@ def _occupied(settings: Settings) -> list[Path]:
 
 
 def _when(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):  # a damaged file's number, not a date
+        return f"{epoch} (Unix seconds)"
 
 
 def _obtained_at(text: str) -> int | None:

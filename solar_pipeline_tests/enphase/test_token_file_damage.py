@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jwt
 import pytest
 from click.testing import CliRunner
 
 from solar_pipeline.cli import main
-from solar_pipeline.sources.enphase.tokens import TokenStoreError
+from solar_pipeline.sources.enphase.tokens import FileTokenStore, TokenPair, TokenStoreError
 from solar_pipeline.sources.sma.oauth import sma_auth
 from solar_pipeline_tests.conftest import make_enphase
 from solar_pipeline_tests.helpers import failure_message, run_range
@@ -116,3 +117,20 @@ def test_damaged_sma_store_says_the_next_run_gets_a_new_app_token(tmp_path, monk
     assert f"mv {path} {path}.damaged" in message
     assert "SMA_CLIENT_ID and SMA_CLIENT_SECRET" in message
     assert REAUTHORIZE not in message  # no Enphase advice for the SMA store
+
+
+@pytest.mark.parametrize("exp", [1e300, float("inf"), -5, 10**30])
+def test_a_pair_with_absurd_expiry_claims_is_stored_readable(exp, tmp_path):
+    """Whatever a token answer claims, the pair it gives is stored so that it reads back:
+    an unreadable store would cost the refresh token just received."""
+    token = jwt.encode({"exp": exp, "jti": "x"}, "k" * 32, algorithm="HS256")
+    pair = TokenPair.from_token_response(
+        {"access_token": token, "refresh_token": token}, 1_700_000_000, "refresh"
+    )
+    store = FileTokenStore(tmp_path / "enphase_tokens.json")
+    store.write(pair)
+    assert store.read() == pair
+    assert (
+        CliRunner().invoke(main, ["token-status"], env={"SOLAR_DATA_DIR": str(tmp_path)}).exit_code
+        == 0
+    )

@@ -14,6 +14,12 @@ REFRESH_TOKEN_LIFETIME_S = 30 * 86400
 # of expiry so a long backfill never starts with a token about to die.
 MAX_ACCESS_AGE_S = 12 * 3600
 MIN_ACCESS_REMAINING_S = 3600
+# Stored times are Unix seconds; anything past this (year 36812) is damage, not a date.
+MAX_EPOCH_S = 2**40
+
+
+def _clamp(epoch: int) -> int:
+    return min(max(epoch, 0), MAX_EPOCH_S)
 
 
 class TokenStoreError(RuntimeError):
@@ -45,7 +51,9 @@ class TokenPair:
         refresh = str(body["refresh_token"])
         access_exp = jwt_expiry(access) or now + int(body.get("expires_in") or 86400)
         refresh_exp = jwt_expiry(refresh) or now + refresh_lifetime_s
-        return cls(access, refresh, access_exp, refresh_exp, now, origin)
+        # Whatever the answer claims, store times from_json reads back: an unreadable store
+        # would cost the pair just received.
+        return cls(access, refresh, _clamp(access_exp), _clamp(refresh_exp), now, origin)
 
     @classmethod
     def seed(cls, refresh_token: str, now: int) -> TokenPair:
@@ -91,9 +99,10 @@ class TokenPair:
             raise ValueError(f"no {', '.join(missing)}")
         for name, kind in wanted.items():
             value = data.get(name, "refresh")
-            ok = isinstance(value, str) if kind == "str" else type(value) is int
-            if not ok:
-                raise ValueError(f"{name} is not {'text' if kind == 'str' else 'a whole number'}")
+            if kind == "str" and not isinstance(value, str):
+                raise ValueError(f"{name} is not text")
+            if kind == "int" and not (type(value) is int and 0 <= value <= MAX_EPOCH_S):
+                raise ValueError(f"{name} is not a time in whole seconds")
         if not data["refresh_token"]:
             raise ValueError("refresh_token is empty")
         # Fields a newer version may add are ignored rather than refused.

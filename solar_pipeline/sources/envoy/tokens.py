@@ -17,6 +17,7 @@ from pathlib import Path
 
 import requests
 
+from solar_pipeline.sources.enphase.token_pair import MAX_EPOCH_S
 from solar_pipeline.sources.envoy.errors import EnvoyAuthError
 from solar_pipeline.sources.files import (
     PrivateFileError,
@@ -47,6 +48,10 @@ class EnvoyToken:
         return None if self.expires_at is None else round((self.expires_at - now) / 86400, 2)
 
 
+def _epoch(value: object) -> bool:
+    return type(value) is int and 0 <= value <= MAX_EPOCH_S
+
+
 def _parse(text: str) -> EnvoyToken:
     """A stored token; ValueError names what is wrong without quoting the file."""
     try:
@@ -60,8 +65,8 @@ def _parse(text: str) -> EnvoyToken:
     )
     if not isinstance(token, str) or not token:
         raise ValueError("no token")
-    if not (expires is None or type(expires) is int) or type(obtained) is not int:
-        raise ValueError("expires_at or obtained_at is not a whole number")
+    if not all(_epoch(v) for v in (obtained, 0 if expires is None else expires)):
+        raise ValueError("expires_at or obtained_at is not a time in whole seconds")
     return EnvoyToken(token, expires, origin if isinstance(origin, str) else "enlighten", obtained)
 
 
