@@ -98,11 +98,11 @@ def token_status() -> None:
     uri = Settings.from_env().enphase_token_store
     store = token_store_from_uri(uri)
     try:
+        for warning in getattr(store, "warnings", list)():
+            click.echo(f"Warning: {warning}", err=True)
         pair = store.read()
     except TokenStoreError as exc:
         raise click.ClickException(str(exc)) from None
-    for warning in getattr(store, "warnings", list)():
-        click.echo(f"Warning: {warning}", err=True)
     if pair is None:
         raise click.ClickException(f"No tokens in {uri}: run `solar-pipeline enphase-auth`.")
     click.echo(

@@ -131,12 +131,15 @@ def open_mode_warning(path: Path) -> str | None:
     )
 
 
-def warn_if_open(path: Path) -> None:
-    """Log open_mode_warning, once per file and process (runs read their stores often)."""
+def warn_if_open(path: Path, log_it: bool = True) -> str | None:
+    """open_mode_warning, logged once per file and process (runs read their stores often);
+    `log_it=False` for a caller that shows it itself (it is then not logged later either)."""
     warning = open_mode_warning(path)
     if warning and path not in _warned_open:
         _warned_open.add(path)
-        log.warning(warning)
+        if log_it:
+            log.warning(warning)
+    return warning
 
 
 def read_private_text(path: Path, what: str) -> str | None:

@@ -143,12 +143,10 @@ def _state_files(settings: Settings) -> tuple[list[tuple[str, Path]], list[str]]
 def _state_text(name: str, source: Path) -> str:
     """What to back up of one state file. Each is replaced atomically by its writer, so one
     read is a whole version; a token pair is taken as its store reads it, so a newer pair kept
-    beside the file (it could not be written there) is the one backed up."""
+    beside the file (it could not be written there) is the one backed up; a damaged one
+    raises TokenStoreError."""
     if name in TOKEN_FILES and TOKEN_FILES[name][1]:
-        try:
-            pair = FileTokenStore(source).read()
-        except TokenStoreError as exc:
-            raise BackupError(f"{exc} (nothing was backed up)") from None
+        pair = FileTokenStore(source).read()
         if pair is not None:
             return pair.to_json()
     return source.read_text()
@@ -181,7 +179,12 @@ def backup(settings: Settings, to_dir: str | Path) -> BackupResult:
         os.chmod(partial / DB_FILE, 0o600)
         state, notes = _state_files(settings)
         for name, source in state:
-            write_private_file(partial / name, _state_text(name, source))
+            try:
+                text = _state_text(name, source)
+            except TokenStoreError as exc:  # the database is worth backing up all the same
+                notes.append(f"{name} was not backed up: {exc}")
+                continue
+            write_private_file(partial / name, text)
         files = []
         for path in sorted(p for p in partial.iterdir() if p.is_file()):
             fsync_path(path)
@@ -379,7 +382,16 @@ def _restore_token(
                 f"least as new as the backup's{backed}. Pass --overwrite-tokens to restore the "
                 "backup's instead."
             )
-        _copy_private(source, store.target(), sha256)
+        try:
+            _copy_private(source, store.target(), sha256)
+        except (OSError, TokenStoreError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise BackupError(
+                f"The {what} could not be restored to {target} ({reason}); a directory there "
+                f"must be removed first (`rmdir {target}`). Nothing else was changed."
+                if target.is_dir()
+                else f"The {what} could not be restored to {target} ({reason})"
+            ) from None
         if is_pair:
             store.discard_rescued()  # a kept copy of the replaced pair would win on read
     return True, note

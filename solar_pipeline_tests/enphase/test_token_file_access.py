@@ -34,16 +34,16 @@ def test_token_file_others_can_read_is_warned_with_the_chmod(sim, tmp_path, monk
     _stored_pair(sim, path)
     path.chmod(0o644)
 
+    # A run that reads it says so in its log (stderr: the compute log).
+    with caplog.at_level(logging.WARNING):
+        _manager(sim, path).access_token()
+    assert any(f"chmod 600 {path}" in r.getMessage() for r in caplog.records)
+
     monkeypatch.setenv("SOLAR_DATA_DIR", str(tmp_path))
     result = CliRunner().invoke(main, ["token-status"])
     assert result.exit_code == 0, result.output
     assert f"{path} can be read by other users (mode 0644)" in result.output
     assert f"chmod 600 {path}" in result.output
-
-    # A run that reads it says so in its log (stderr: the compute log).
-    with caplog.at_level(logging.WARNING):
-        _manager(sim, path).access_token()
-    assert any(f"chmod 600 {path}" in r.getMessage() for r in caplog.records)
 
     # The next refresh writes it 0600 again; then nothing is said.
     manager = _manager(sim, path)

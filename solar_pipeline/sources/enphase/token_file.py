@@ -42,7 +42,6 @@ from solar_pipeline.sources.files import (
     damaged,
     follow_link,
     fsync_path,
-    open_mode_warning,
     private_dir,
     read_private_text,
     warn_if_open,
@@ -59,7 +58,12 @@ WHAT = "token file"
 def rescue_dir() -> Path:
     """Where a pair goes when the store's own directory cannot take it: outside the data
     directory on purpose (a full or read-only data volume is the usual cause)."""
-    state = os.environ.get("XDG_STATE_HOME", "").strip() or str(Path.home() / ".local/state")
+    state = os.environ.get("XDG_STATE_HOME", "").strip()
+    if not state:
+        try:
+            state = str(Path.home() / ".local" / "state")
+        except (RuntimeError, KeyError):  # no HOME and no passwd entry (an arbitrary uid)
+            state = str(Path(tempfile.gettempdir()) / f"solar-pipeline-{os.geteuid()}")
     return Path(state) / "solar-pipeline" / "rescued-tokens"
 
 
@@ -206,8 +210,9 @@ class FileTokenStore:
             raise TokenStoreError(self._with_remedy(damaged(target, WHAT, str(exc)))) from None
 
     def warnings(self) -> list[str]:
-        """Problems worth telling the owner that do not stop the store working."""
-        found = [open_mode_warning(self.target())]
+        """Problems worth telling the owner that do not stop the store working, for a caller
+        that shows them (they are then not logged as well)."""
+        found = [warn_if_open(self.target(), log_it=False)]
         return [w for w in found if w]
 
     def _with_remedy(self, exc: PrivateFileError) -> str:
