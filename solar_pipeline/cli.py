@@ -65,14 +65,20 @@ def enphase_auth(code: str | None, redirect_uri: str | None) -> None:
         )
         return
     from solar_pipeline.sources.enphase.errors import EnphaseError
-    from solar_pipeline.sources.enphase.tokens import token_store_from_uri
+    from solar_pipeline.sources.enphase.tokens import (
+        TokenManager,
+        TokenStoreError,
+        token_store_from_uri,
+    )
 
     store = token_store_from_uri(settings.enphase_token_store)
     try:
         with store.lock():
-            pair = oauth.exchange_code(code, redirect_uri)
-            store.write(pair)
-    except EnphaseError as exc:
+            # The store proves it can take the pair before the (single-use) code is spent.
+            pair = TokenManager(store, oauth).store_new(
+                lambda: oauth.exchange_code(code, redirect_uri)
+            )
+    except (EnphaseError, TokenStoreError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         log.close()
@@ -87,10 +93,16 @@ def enphase_auth(code: str | None, redirect_uri: str | None) -> None:
 @main.command("token-status")
 def token_status() -> None:
     """How old the stored Enphase tokens are and when they lapse (never the tokens)."""
-    from solar_pipeline.sources.enphase.tokens import token_store_from_uri
+    from solar_pipeline.sources.enphase.tokens import TokenStoreError, token_store_from_uri
 
     uri = Settings.from_env().enphase_token_store
-    pair = token_store_from_uri(uri).read()
+    store = token_store_from_uri(uri)
+    try:
+        for warning in getattr(store, "warnings", list)():
+            click.echo(f"Warning: {warning}", err=True)
+        pair = store.read()
+    except TokenStoreError as exc:
+        raise click.ClickException(str(exc)) from None
     if pair is None:
         raise click.ClickException(f"No tokens in {uri}: run `solar-pipeline enphase-auth`.")
     click.echo(
@@ -106,6 +118,7 @@ def token_status() -> None:
 def sma_consent(plant_id: str, email: str, wait: bool, timeout: int) -> None:
     """Ask SMA to e-mail the plant owner for consent (or show its state); with --wait, store a
     token obtained after the owner approved. Needs SMA_CLIENT_ID and SMA_CLIENT_SECRET."""
+    from solar_pipeline.sources.enphase.tokens import TokenStoreError
     from solar_pipeline.sources.sma import oauth as sma
     from solar_pipeline.sources.sma.errors import SmaError
 
@@ -121,7 +134,7 @@ def sma_consent(plant_id: str, email: str, wait: bool, timeout: int) -> None:
             status = consent.wait(email, timeout_s=timeout, plant_id=plant_id)
         else:
             status = consent.request(email, plant_id)
-    except SmaError as exc:
+    except (SmaError, TokenStoreError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Plant {plant_id}: consent {status.state}. {status.instructions()}")
     if status.accepted and wait:
@@ -300,21 +313,35 @@ def backup_cmd(to_dir: Path) -> None:
 @click.option(
     "--force", is_flag=True, help="Overwrite files in a SOLAR_DATA_DIR that is not empty."
 )
-def restore_cmd(from_dir: Path, force: bool) -> None:
+@click.option(
+    "--tokens-only",
+    is_flag=True,
+    help="Restore only the token files (the pipeline may keep running).",
+)
+@click.option(
+    "--overwrite-tokens",
+    is_flag=True,
+    help="Restore the backup's token files even where the current ones are newer.",
+)
+def restore_cmd(from_dir: Path, force: bool, tokens_only: bool, overwrite_tokens: bool) -> None:
     """Restore a backup into SOLAR_DATA_DIR (which must be empty or missing unless --force),
-    after checking every file's SHA-256."""
+    after checking every file's SHA-256. A token newer than the backup's is kept."""
+    from solar_pipeline.sources.enphase.token_pair import TokenStoreError
     from solar_pipeline.warehouse.backup import BackupError, restore
 
     settings = Settings.from_env()
     try:
-        result = restore(settings, from_dir, force=force)
-    except BackupError as exc:
+        result = restore(
+            settings,
+            from_dir,
+            force=force,
+            tokens_only=tokens_only,
+            overwrite_tokens=overwrite_tokens,
+        )
+    except (BackupError, TokenStoreError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Restored the backup of {result.manifest['created_at']} into {settings.data_dir}.")
-    click.echo(
-        "If the pipeline refreshed its Enphase tokens after this backup was made, the restored "
-        "refresh token is no longer valid: run `solar-pipeline enphase-auth` to re-authorize."
-    )
+    what = "the token files of the backup" if tokens_only else "the backup"
+    click.echo(f"Restored {what} of {result.manifest['created_at']} into {settings.data_dir}.")
     for note in result.notes:
         click.echo(note)
 

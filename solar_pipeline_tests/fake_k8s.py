@@ -18,6 +18,8 @@ class FakeSecretsApi:
         self.data: dict[str, str] = {}
         self.annotations: dict[str, str] = {}
         self.conflicts = 0
+        # An API server that fails writes of the data (not of annotations) this many times.
+        self.fail_data_writes = 0
         self._lock = threading.Lock()
         self.app = Flask(__name__)
         path = "/api/v1/namespaces/<ns>/secrets/<name>"
@@ -57,6 +59,11 @@ class FakeSecretsApi:
         with self._lock:
             if missing := self._missing(ns, name):
                 return missing
+            if body.get("data") and self.fail_data_writes > 0:
+                self.fail_data_writes -= 1
+                return jsonify(
+                    {"kind": "Status", "status": "Failure", "reason": "InternalError", "code": 500}
+                ), 500
             wanted = (body.get("metadata") or {}).get("resourceVersion")
             if wanted is not None and wanted != str(self.version):
                 self.conflicts += 1

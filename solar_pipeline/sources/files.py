@@ -51,7 +51,9 @@ def _remove_stale_temp_files(path: Path) -> None:
 
 def write_private_file(path: Path, text: str) -> None:
     """Write via a temp file + fsync + rename, so a crash leaves the old or the new file,
-    never a torn one; then fsync the directory so the rename itself is durable."""
+    never a torn one; then fsync the directory so the rename itself is durable. A symbolic
+    link is written through (see follow_link), not replaced by a plain file."""
+    path = follow_link(path)
     private_dir(path.parent)
     _remove_stale_temp_files(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
@@ -76,3 +78,102 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class PrivateFileError(RuntimeError):
+    """A private file that cannot be used as it is; the message names it and what to do, and
+    never carries its contents. `replaceable`: the fix is to clear it away and make it anew."""
+
+    def __init__(self, message: str, replaceable: bool = False) -> None:
+        super().__init__(message)
+        self.replaceable = replaceable
+
+
+# Token files are a few kilobytes; anything much larger is not one, and is not read whole.
+MAX_PRIVATE_FILE_BYTES = 1 << 20
+_warned_open: set[Path] = set()
+
+
+def follow_link(path: Path) -> Path:
+    """The file to write when `path` may be a symbolic link: its target, written in place
+    (atomically, in the target's own directory) so the link stays what its owner made it.
+
+    Only a link we (or root) own is followed: in a directory others can write to, a link
+    planted by another user would otherwise make us overwrite whatever it points at.
+    """
+    if not path.is_symlink():
+        return path
+    owner = path.lstat().st_uid
+    if owner not in (os.geteuid(), 0):
+        raise PrivateFileError(
+            f"{path} is a symbolic link owned by another user (uid {owner}): refusing to write "
+            f"through it. Replace it with a file of your own (`rm {path}`, then restore or "
+            "re-create the file), or point the setting at the file itself."
+        )
+    target = Path(os.path.realpath(path))
+    if target.is_dir():
+        raise PrivateFileError(f"{path} is a symbolic link to the directory {target}, not a file")
+    return target
+
+
+def open_mode_warning(path: Path) -> str | None:
+    """What to say when users other than the owner may read `path` (with the command that
+    fixes it); None when it is private or gone."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    return (
+        f"{path} can be read by other users (mode {mode:04o}) and it holds secrets: "
+        f"run `chmod 600 {path}`"
+    )
+
+
+def warn_if_open(path: Path, log_it: bool = True) -> str | None:
+    """open_mode_warning, logged once per file and process (runs read their stores often);
+    `log_it=False` for a caller that shows it itself (it is then not logged later either)."""
+    warning = open_mode_warning(path)
+    if warning and path not in _warned_open:
+        _warned_open.add(path)
+        if log_it:
+            log.warning(warning)
+    return warning
+
+
+def read_private_text(path: Path, what: str) -> str | None:
+    """The text of a private file (None when it does not exist), warning when others can read
+    it. A directory in its place, an unreadable or an oversized file raise PrivateFileError
+    naming `path`; `what` says what the file is for the message."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_PRIVATE_FILE_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise PrivateFileError(
+            f"{path} is a directory, not the {what} (a container bind mount of a file that did "
+            f"not exist yet creates a directory): remove it (`rmdir {path}`; look inside first "
+            "if it is not empty)",
+            replaceable=True,
+        ) from None
+    except OSError as exc:
+        raise PrivateFileError(f"the {what} {path} cannot be read ({exc.strerror})") from None
+    warn_if_open(path)
+    if len(data) > MAX_PRIVATE_FILE_BYTES:
+        raise damaged(path, what, "far too large")
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise damaged(path, what, "not text") from None
+
+
+def damaged(path: Path, what: str, reason: str) -> PrivateFileError:
+    """The error for a file whose contents are not what they should be. The contents are never
+    quoted: they may be half a token."""
+    return PrivateFileError(
+        f"{path} is damaged: it is not the {what} ({reason}; its contents are not shown, they "
+        f"may hold secrets). Move it aside (`mv {path} {path}.damaged`)",
+        replaceable=True,
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import jwt
 
 
@@ -12,4 +14,6 @@ def jwt_expiry(token: str) -> int | None:
     except jwt.PyJWTError:
         return None
     exp = claims.get("exp")
-    return int(exp) if isinstance(exp, int | float) else None
+    if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
+        return None  # Infinity or NaN from a misbehaving issuer: no expiry we can use
+    return int(exp)

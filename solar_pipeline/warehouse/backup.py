@@ -32,7 +32,15 @@ from typing import Any
 import duckdb
 
 from solar_pipeline.settings import Settings
-from solar_pipeline.sources.files import fsync_path, private_dir, write_private_file
+from solar_pipeline.sources.enphase.token_pair import TokenStoreError
+from solar_pipeline.sources.enphase.tokens import FileTokenStore
+from solar_pipeline.sources.files import (
+    PrivateFileError,
+    fsync_path,
+    private_dir,
+    read_private_text,
+    write_private_file,
+)
 from solar_pipeline.warehouse.db import connect
 
 MANIFEST = "manifest.json"
@@ -42,6 +50,17 @@ ENPHASE_TOKENS_FILE = "enphase_tokens.json"
 # pin (resources/envoy.py, sources/envoy/client.py) and the SMA app's default token store
 # (sources/sma/oauth.py; a store set elsewhere with SMA_TOKEN_STORE is not included).
 STATE_FILES = ("envoy_token.json", "envoy_cert_pin.json", "sma_tokens.json")
+# The token files, what they hold (for messages), and whether they hold a rotating pair in the
+# token store's format (kept copies of a pair that could not be written belong to them).
+TOKEN_FILES = {
+    ENPHASE_TOKENS_FILE: ("Enphase token pair", True),
+    "sma_tokens.json": ("SMA token pair", True),
+    "envoy_token.json": ("gateway owner token", False),
+}
+REAUTHORIZE = (
+    "if the pipeline refreshed the Enphase tokens after this backup was made, its refresh "
+    "token is spent: re-authorize with `solar-pipeline enphase-auth`"
+)
 BACKUP_PREFIX = "solar-backup-"
 CHUNK = 1 << 20
 
@@ -121,6 +140,18 @@ def _state_files(settings: Settings) -> tuple[list[tuple[str, Path]], list[str]]
     return [(n, p) for n, p in files if p.is_file()], notes
 
 
+def _state_text(name: str, source: Path) -> str:
+    """What to back up of one state file. Each is replaced atomically by its writer, so one
+    read is a whole version; a token pair is taken as its store reads it, so a newer pair kept
+    beside the file (it could not be written there) is the one backed up; a damaged one
+    raises TokenStoreError."""
+    if name in TOKEN_FILES and TOKEN_FILES[name][1]:
+        pair = FileTokenStore(source).read()
+        if pair is not None:
+            return pair.to_json()
+    return source.read_text()
+
+
 def backup(settings: Settings, to_dir: str | Path) -> BackupResult:
     """Make a new backup folder under `to_dir` and return its path and manifest."""
     if not settings.duckdb_path.is_file():
@@ -148,8 +179,12 @@ def backup(settings: Settings, to_dir: str | Path) -> BackupResult:
         os.chmod(partial / DB_FILE, 0o600)
         state, notes = _state_files(settings)
         for name, source in state:
-            # Each file is replaced atomically by its writer, so one read is a whole version.
-            write_private_file(partial / name, source.read_text())
+            try:
+                text = _state_text(name, source)
+            except TokenStoreError as exc:  # the database is worth backing up all the same
+                notes.append(f"{name} was not backed up: {exc}")
+                continue
+            write_private_file(partial / name, text)
         files = []
         for path in sorted(p for p in partial.iterdir() if p.is_file()):
             fsync_path(path)
@@ -280,25 +315,121 @@ def _occupied(settings: Settings) -> list[Path]:
     return found
 
 
-def restore(settings: Settings, from_dir: str | Path, force: bool = False) -> BackupResult:
+def _when(epoch: int) -> str:
+    try:
+        return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):  # a damaged file's number, not a date
+        return f"{epoch} (Unix seconds)"
+
+
+def _obtained_at(text: str) -> int | None:
+    with contextlib.suppress(ValueError, TypeError, AttributeError, RecursionError):
+        value = json.loads(text).get("obtained_at")
+        if type(value) is int:
+            return value
+    return None
+
+
+def _current_age(name: str, target: Path) -> int | str | None:
+    """When the current token file's token was obtained; None when there is none, "damaged"
+    when it cannot be read as one (a restore then puts the backup's in its place)."""
+    if TOKEN_FILES[name][1]:
+        try:
+            pair = FileTokenStore(target).read()  # with a newer copy kept elsewhere, if any
+        except TokenStoreError:
+            return "damaged"
+        return None if pair is None else pair.obtained_at
+    try:
+        text = read_private_text(target, "token file")
+    except PrivateFileError:
+        return "damaged"
+    if text is None:
+        return None
+    return _obtained_at(text) or "damaged"
+
+
+def _restore_token(
+    name: str, source: Path, target: Path, sha256: str, overwrite: bool
+) -> tuple[bool, str]:
+    """Restore one token file unless the current one is newer (or as new): a rotated refresh
+    token in a backup is spent once the pipeline has refreshed after it. Returns whether the
+    backup's was restored and what to tell the user."""
+    what, is_pair = TOKEN_FILES[name]
+    store = FileTokenStore(target)
+    advice = f"; {REAUTHORIZE}" if name == ENPHASE_TOKENS_FILE else ""
+    backup_age = _obtained_at(source.read_text())
+    # Under the store's lock: a run refreshing meanwhile must not be overwritten half-way.
+    with store.lock():
+        current = _current_age(name, target)
+        if current is None:
+            note = f"Restored the {what} from the backup{advice}."
+        elif current == "damaged":
+            note = f"Replaced the damaged {what} {target} with the backup's{advice}."
+        elif backup_age is not None and backup_age > current:
+            note = (
+                f"Restored the {what} of {_when(backup_age)} from the backup: it is newer than "
+                f"the current one ({_when(current)})."
+            )
+        elif overwrite:
+            note = (
+                f"Replaced the newer {what} (obtained {_when(current)}) with the backup's, as "
+                f"--overwrite-tokens asked{advice}."
+            )
+        else:
+            backed = f" ({_when(backup_age)})" if backup_age is not None else ""
+            return False, (
+                f"Kept the current {what} in {target} (obtained {_when(current)}): it is at "
+                f"least as new as the backup's{backed}. Pass --overwrite-tokens to restore the "
+                "backup's instead."
+            )
+        try:
+            _copy_private(source, store.target(), sha256)
+        except (OSError, TokenStoreError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise BackupError(
+                f"The {what} could not be restored to {target} ({reason}); a directory there "
+                f"must be removed first (`rmdir {target}`). Nothing else was changed."
+                if target.is_dir()
+                else f"The {what} could not be restored to {target} ({reason})"
+            ) from None
+        if is_pair:
+            store.discard_rescued()  # a kept copy of the replaced pair would win on read
+    return True, note
+
+
+def restore(
+    settings: Settings,
+    from_dir: str | Path,
+    force: bool = False,
+    *,
+    tokens_only: bool = False,
+    overwrite_tokens: bool = False,
+) -> BackupResult:
     """Restore a backup into settings.data_dir (and settings.duckdb_path).
 
     The data directory must be empty or missing unless `force`; every file is checked against
-    its SHA-256 before anything is written.
+    its SHA-256 before anything is written. A token file is restored only when the backup's is
+    newer than the current one (or the current one is missing or damaged), unless
+    `overwrite_tokens`. `tokens_only` restores just the token files, into a data directory in
+    use.
     """
     folder = find_backup(from_dir)
     manifest = _read_manifest(folder)
     occupied = _occupied(settings)
-    if occupied and not force:
+    if occupied and not force and not tokens_only:
         raise BackupError(
             f"{settings.data_dir} is not empty ({', '.join(p.name for p in occupied[:5])}"
             f"{', ...' if len(occupied) > 5 else ''}): restore into an empty or new "
             "SOLAR_DATA_DIR, or pass --force to overwrite the files the backup holds "
-            "(stop the pipeline first)"
+            "(stop the pipeline first), or --tokens-only to restore only the token files"
         )
     _verify(folder, manifest)
     targets, notes = _targets(settings, manifest)
-    if force and settings.duckdb_path.exists():
+    if tokens_only:
+        targets = {name: t for name, t in targets.items() if name in TOKEN_FILES}
+        if not targets:
+            raise BackupError(f"{folder} holds no token file to restore here")
+    if force and not tokens_only and settings.duckdb_path.exists():
         # Replacing the file under a process that has it open would lose that process's
         # writes; a read-write open succeeds only when nobody else holds the database.
         try:
@@ -314,7 +445,12 @@ def restore(settings: Settings, from_dir: str | Path, force: bool = False) -> Ba
     private_dir(settings.data_dir)
     by_name = {e["name"]: e for e in manifest["files"]}
     for name, target in targets.items():
-        _copy_private(folder / name, target, by_name[name]["sha256"])
+        sha256 = by_name[name]["sha256"]
+        if name in TOKEN_FILES:
+            _, note = _restore_token(name, folder / name, target, sha256, overwrite_tokens)
+            notes.append(note)
+            continue
+        _copy_private(folder / name, target, sha256)
         if name == DB_FILE:
             # A WAL left by the replaced database would be replayed onto the restored one.
             with contextlib.suppress(FileNotFoundError):

@@ -7,7 +7,12 @@ import threading
 import pytest
 
 from solar_pipeline.sources.enphase.oauth import OAuthClient
-from solar_pipeline.sources.enphase.tokens import TokenManager, TokenPair, token_store_from_uri
+from solar_pipeline.sources.enphase.tokens import (
+    TokenManager,
+    TokenPair,
+    TokenStoreError,
+    token_store_from_uri,
+)
 from solar_pipeline.sources.enphase.tokens_k8s import LEASE_ANNOTATION, K8sSecretTokenStore
 from solar_pipeline.sources.http import build_session
 from solar_pipeline_tests.fake_k8s import FakeSecretsApi, core_v1
@@ -74,3 +79,61 @@ def test_a_write_based_on_a_stale_read_is_refused(k8s):
     assert not a._patch(stale, {"data": {"tokens.json": ""}})
     assert k8s.conflicts == 1
     assert a.read().access_token == "b"
+
+
+def _manager(sim, store: K8sSecretTokenStore) -> TokenManager:
+    oauth = OAuthClient(sim.base_url, sim.client_id, sim.client_secret, build_session(0.01))
+    return TokenManager(store, oauth)
+
+
+def _patient_store(k8s: FakeSecretsApi) -> K8sSecretTokenStore:
+    """The store as a pod builds it, without the real pauses between write attempts."""
+    return K8sSecretTokenStore(
+        "solar", "enphase-tokens", api=core_v1(k8s.url), sleep=lambda _: None
+    )
+
+
+def test_a_secret_that_refuses_the_new_pair_keeps_it_for_the_next_run(
+    sim, k8s, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    _store(k8s).write(TokenPair.seed(sim.mint_refresh_token(), 0))
+    k8s.fail_data_writes = 1000  # the API server fails every write of the pair
+    with pytest.raises(TokenStoreError) as caught:
+        _manager(sim, _patient_store(k8s)).access_token()
+    assert sim.stats.token_refreshes == 1  # the seed is spent
+    (kept,) = (tmp_path / "state" / "solar-pipeline" / "rescued-tokens").iterdir()
+    assert str(kept) in str(caught.value)
+    assert LEASE_ANNOTATION not in k8s.annotations
+
+    # The API server recovers: the next run here uses the kept pair, refreshes with it (the
+    # strict simulator would refuse the spent seed) and stores the result in the Secret.
+    k8s.fail_data_writes = 0
+    manager = _manager(sim, _patient_store(k8s))
+    token = manager.refresh_after_401(manager.current().access_token)
+    assert sim.stats.rejected_refreshes == 0
+    assert _store(k8s)._read_secret().access_token == token
+    assert not kept.exists()
+
+
+def test_a_brief_api_server_failure_after_the_refresh_is_retried(sim, k8s, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    _store(k8s).write(TokenPair.seed(sim.mint_refresh_token(), 0))
+    k8s.fail_data_writes = 2
+    token = _manager(sim, _patient_store(k8s)).access_token()
+    assert _store(k8s).read().access_token == token
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_damaged_secret_names_the_key_and_the_fix_without_its_contents(k8s):
+    import base64
+
+    secret_text = '{"access_token": "LEAKED-ACCESS", "refresh_token": 7}'
+    k8s.data["tokens.json"] = base64.b64encode(secret_text.encode()).decode()
+    with pytest.raises(TokenStoreError) as caught:
+        _store(k8s).read()
+    message = str(caught.value)
+    assert "LEAKED" not in message
+    assert "tokens.json of the Kubernetes Secret solar/enphase-tokens" in message
+    assert "kubectl -n solar patch secret enphase-tokens" in message
+    assert "solar-pipeline enphase-auth" in message

@@ -27,16 +27,25 @@ from solar_pipeline.sources.enphase.tokens import FileTokenStore, TokenManager
 from solar_pipeline.sources.http import build_session
 
 # Where the refresh can die, in the order it passes them, and what the next refresh may do:
-# "ok" (the refresh token was not spent, or the new pair was already stored), "reauth" (the
-# simulator spent the old token and the new pair died with the process), "either" (the request
-# left, and the simulator may or may not have read it before the next refresh races it).
+# "ok" (the refresh token was not spent, or the new pair was already written somewhere the
+# store reads), "reauth" (the simulator spent the old token and the new pair died with the
+# process), "either" (the request left, and the simulator may or may not have read it before
+# the next refresh races it).
 KILL_POINTS = {
-    "before_connect": "ok",  # lock held, store read, nothing sent
+    "after_reserve": "ok",  # lock held, temporary file made and allocated, nothing sent
+    "before_connect": "ok",  # nothing sent
     "after_send": "either",  # request bytes handed to the kernel, no answer yet
     "after_response": "reauth",  # answer received, nothing written
-    "during_temp_write": "reauth",  # temp file written, before its fsync
-    "before_replace": "reauth",  # temp file complete, not yet renamed over the store
+    "during_temp_write": "ok",  # pair written into the temporary file, before its fsync
+    "before_replace": "ok",  # temporary file complete, not yet renamed over the store
     "after_replace": "ok",  # store replaced, before the directory fsync
+}
+# Where the new pair is after the kill: the store file, a temporary file beside it (which the
+# store reads as a kept pair), or nowhere.
+NEW_PAIR_IN = {
+    "during_temp_write": "temp",
+    "before_replace": "temp",
+    "after_replace": "store",
 }
 
 
@@ -63,8 +72,18 @@ def _arm(point: str, session: requests.Session) -> None:
         socket.socket.sendall = sendall_then_die  # type: ignore[method-assign]
     elif point == "after_response":
         session.hooks["response"].append(_die)
-    elif point == "during_temp_write":
-        os.fsync = _die  # the first fsync is the temp file's, right after its write
+    elif point in ("after_reserve", "during_temp_write"):
+        # The first fsync makes the reservation durable (before the request), the second the
+        # written pair.
+        fsync, calls = os.fsync, []
+
+        def fsync_or_die(fd: int) -> None:
+            calls.append(fd)
+            if len(calls) == (1 if point == "after_reserve" else 2):
+                _die()
+            fsync(fd)
+
+        os.fsync = fsync_or_die
     elif point in ("before_replace", "after_replace"):
         replace = os.replace
 

@@ -10,6 +10,13 @@ REAUTHORIZE_HINT = (
     "and empty the token store)."
 )
 
+# What gets a pair back once a damaged token file is out of the way (see token_file.py).
+STORE_REMEDY = (
+    "restore the token file from a backup made after the last refresh (`solar-pipeline restore "
+    "--from BACKUP_FOLDER --tokens-only`) or re-authorize (`solar-pipeline enphase-auth`, "
+    "approve in the browser, then `solar-pipeline enphase-auth --code CODE`)."
+)
+
 
 class EnphaseError(RuntimeError):
     """Base class of every Enphase cloud failure."""

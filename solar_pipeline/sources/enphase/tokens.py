@@ -2,8 +2,10 @@
 
 Enphase rotates the refresh token on every refresh and (in the strict reading) invalidates the
 old one. So the token pair is a single shared, mutable secret: every refresh happens under a
-cross-process lock, re-reads the store first (another run may already have refreshed), and
-writes the new pair atomically *before* the new access token is used.
+cross-process lock, re-reads the store first (another run may already have refreshed), proves
+the store can take a new pair *before* the refresh is sent, and writes the new pair atomically
+*before* the new access token is used (a pair that cannot be written is kept where the next
+run finds it: token_file.py).
 
 The SMA path reuses this module as it is: its 5-minute access tokens need other freshness
 margins (TokenManager's `max_access_age_s` / `min_access_remaining_s`), its refresh tokens have no
@@ -14,138 +16,69 @@ grant instead of needing the owner (`first_pair`).
 from __future__ import annotations
 
 import contextlib
-import json
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from collections.abc import Callable
 from typing import Protocol
 
-from filelock import FileLock
-
 from solar_pipeline.sources.enphase.errors import ReauthorizationRequired
-from solar_pipeline.sources.files import private_dir, write_private_file
-from solar_pipeline.sources.jwt_claims import jwt_expiry
+from solar_pipeline.sources.enphase.token_file import FileTokenStore
+from solar_pipeline.sources.enphase.token_pair import (
+    MAX_ACCESS_AGE_S,
+    MIN_ACCESS_REMAINING_S,
+    REFRESH_TOKEN_LIFETIME_S,
+    TokenPair,
+    TokenStoreError,
+)
 
-# Enphase refresh tokens live ~30 days from the refresh that minted them (a new rolling window
-# per refresh); used when a token is not a JWT we can read.
-REFRESH_TOKEN_LIFETIME_S = 30 * 86400
-# Proactive refresh: the access token lives a day; refresh when older than 12 h or within 1 h
-# of expiry so a long backfill never starts with a token about to die.
-MAX_ACCESS_AGE_S = 12 * 3600
-MIN_ACCESS_REMAINING_S = 3600
+__all__ = [
+    "MAX_ACCESS_AGE_S",
+    "MIN_ACCESS_REMAINING_S",
+    "REFRESH_TOKEN_LIFETIME_S",
+    "FileTokenStore",
+    "TokenManager",
+    "TokenPair",
+    "TokenStore",
+    "TokenStoreError",
+    "token_store_from_uri",
+]
 
 
-@dataclass(frozen=True)
-class TokenPair:
-    access_token: str
-    refresh_token: str
-    access_expires_at: int
-    refresh_expires_at: int
-    obtained_at: int
-    origin: str = "refresh"  # refresh | code | seed
-
-    def __repr__(self) -> str:  # never let a token reach a log through repr()
-        return f"TokenPair(origin={self.origin!r}, obtained_at={self.obtained_at})"
-
-    @classmethod
-    def from_token_response(
-        cls,
-        body: dict,
-        now: int,
-        origin: str,
-        refresh_lifetime_s: int = REFRESH_TOKEN_LIFETIME_S,
-    ) -> TokenPair:
-        access = str(body["access_token"])
-        refresh = str(body["refresh_token"])
-        access_exp = jwt_expiry(access) or now + int(body.get("expires_in") or 86400)
-        refresh_exp = jwt_expiry(refresh) or now + refresh_lifetime_s
-        return cls(access, refresh, access_exp, refresh_exp, now, origin)
-
-    @classmethod
-    def seed(cls, refresh_token: str, now: int) -> TokenPair:
-        exp = jwt_expiry(refresh_token) or now + REFRESH_TOKEN_LIFETIME_S
-        return cls("", refresh_token, 0, exp, now, "seed")
-
-    def access_is_fresh(
-        self,
-        now: float,
-        max_age_s: float = MAX_ACCESS_AGE_S,
-        min_remaining_s: float = MIN_ACCESS_REMAINING_S,
-    ) -> bool:
-        return (
-            bool(self.access_token)
-            and now - self.obtained_at < max_age_s
-            and self.access_expires_at - now > min_remaining_s
-        )
-
-    def status(self, now: float) -> dict[str, float]:
-        """Ages and lifetimes for metadata (numbers only: safe to show)."""
-        return {
-            "refresh_token_age_days": round((now - self.obtained_at) / 86400, 2),
-            "refresh_token_expires_in_days": round((self.refresh_expires_at - now) / 86400, 2),
-            "access_token_expires_in_hours": round(max(0, self.access_expires_at - now) / 3600, 2),
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> TokenPair:
-        return cls(**json.loads(text))
+class Reservation(Protocol):
+    def commit(self, pair: TokenPair) -> None: ...
 
 
 class TokenStore(Protocol):
-    """Where the single live token pair is kept, with a lock that spans processes."""
+    """Where the single live token pair is kept, with a lock that spans processes.
+
+    `reserve()` proves, before a new pair is requested, that the store can take it, and its
+    `commit()` stores the pair or keeps it somewhere the next `read()` finds it (raising
+    TokenStoreError that says where): the refresh token it replaces is already spent.
+    """
 
     def read(self) -> TokenPair | None: ...
 
     def write(self, pair: TokenPair) -> None: ...
+
+    def reserve(self) -> contextlib.AbstractContextManager[Reservation]: ...
 
     def lock(self) -> contextlib.AbstractContextManager[None]: ...
 
     def describe(self) -> str: ...
 
 
-class FileTokenStore:
-    """A JSON file (mode 0600) replaced atomically; a sibling .lock file serialises refreshes."""
-
-    def __init__(self, path: str | Path, lock_timeout_s: float = 300) -> None:
-        self.path = Path(path)
-        self._lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout_s)
-
-    def describe(self) -> str:
-        return f"file:{self.path}"
-
-    def read(self) -> TokenPair | None:
-        try:
-            text = self.path.read_text()
-        except FileNotFoundError:
-            return None
-        if not text.strip():
-            return None
-        return TokenPair.from_json(text)
-
-    def write(self, pair: TokenPair) -> None:
-        write_private_file(self.path, pair.to_json())
-
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        private_dir(self.path.parent)
-        with self._lock:
-            yield
-
-
-def token_store_from_uri(uri: str, variable: str = "ENPHASE_TOKEN_STORE") -> TokenStore:
-    """`file:<path>` or `k8s:<namespace>/<secret>`, from the setting named `variable`."""
+def token_store_from_uri(
+    uri: str, variable: str = "ENPHASE_TOKEN_STORE", remedy: str | None = None
+) -> TokenStore:
+    """`file:<path>` or `k8s:<namespace>/<secret>`, from the setting named `variable`;
+    `remedy` ends the message for a damaged store (default: Enphase's re-authorization)."""
     kind, _, rest = uri.partition(":")
     if kind == "file" and rest:
-        return FileTokenStore(rest)
+        return FileTokenStore(rest, remedy=remedy)
     if kind == "k8s" and "/" in rest:
         from solar_pipeline.sources.enphase.tokens_k8s import K8sSecretTokenStore
 
         namespace, _, name = rest.partition("/")
-        return K8sSecretTokenStore(namespace, name)
+        return K8sSecretTokenStore(namespace, name, remedy=remedy)
     raise ValueError(
         f"{variable}={uri!r} is not understood: use file:<path> or k8s:<namespace>/<secret>"
     )
@@ -212,10 +145,7 @@ class TokenManager:
         with self.store.lock():
             pair = self.store.read()
             if pair is None and self.first_pair is not None:
-                new = self.first_pair()
-                self.store.write(new)
-                self._pair = new
-                return new.access_token
+                return self.store_new(self.first_pair).access_token
             if pair is None:
                 raise ReauthorizationRequired(
                     f"the token store {self.store.describe()} is empty and "
@@ -234,8 +164,19 @@ class TokenManager:
             ):
                 self._pair = pair
                 return pair.access_token
-            new = self.oauth.refresh(pair.refresh_token)
-            # Persist before use: the old refresh token is now spent.
-            self.store.write(new)
-            self._pair = new
-            return new.access_token
+            refresh_token = pair.refresh_token
+            return self.store_new(lambda: self.oauth.refresh(refresh_token)).access_token
+
+    def store_new(self, obtain: Callable[[], TokenPair]) -> TokenPair:
+        """Get a new pair with `obtain` (a refresh, a code exchange) and store it before it is
+        used: the old refresh token is spent once the request is answered. The store proves
+        it can take the pair before `obtain` sends anything. The caller holds the lock."""
+        with self.store.reserve() as reservation:
+            new = obtain()
+            try:
+                reservation.commit(new)
+            except TokenStoreError:
+                self._pair = None  # read again: the pair kept elsewhere is the live one
+                raise
+        self._pair = new
+        return new

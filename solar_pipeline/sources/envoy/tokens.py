@@ -9,6 +9,7 @@ multi-factor authentication) is used as it is.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -16,12 +17,21 @@ from pathlib import Path
 
 import requests
 
+from solar_pipeline.sources.enphase.token_pair import MAX_EPOCH_S
 from solar_pipeline.sources.envoy.errors import EnvoyAuthError
-from solar_pipeline.sources.files import write_private_file
+from solar_pipeline.sources.files import (
+    PrivateFileError,
+    damaged,
+    read_private_text,
+    write_private_file,
+)
 from solar_pipeline.sources.http import json_or_none, receive
 from solar_pipeline.sources.jwt_claims import jwt_expiry
 
 RENEW_MARGIN_S = 30 * 86400
+WHAT = "gateway token file"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,28 @@ class EnvoyToken:
 
     def days_left(self, now: float) -> float | None:
         return None if self.expires_at is None else round((self.expires_at - now) / 86400, 2)
+
+
+def _epoch(value: object) -> bool:
+    return type(value) is int and 0 <= value <= MAX_EPOCH_S
+
+
+def _parse(text: str) -> EnvoyToken:
+    """A stored token; ValueError names what is wrong without quoting the file."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ValueError("not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    token, expires, origin, obtained = (
+        data.get(k) for k in ("token", "expires_at", "origin", "obtained_at")
+    )
+    if not isinstance(token, str) or not token:
+        raise ValueError("no token")
+    if not all(_epoch(v) for v in (obtained, 0 if expires is None else expires)):
+        raise ValueError("expires_at or obtained_at is not a time in whole seconds")
+    return EnvoyToken(token, expires, origin if isinstance(origin, str) else "enlighten", obtained)
 
 
 class EnlightenTokenFetcher:
@@ -128,10 +160,32 @@ class EnvoyTokenProvider:
         self.current: EnvoyToken | None = None
 
     def _stored(self) -> EnvoyToken | None:
+        """The stored token; None when there is none. A damaged file is replaced by a token
+        fetched anew when that is possible; otherwise it, like a directory in its place, is an
+        error that names the file and the fix (never its contents)."""
         try:
-            return EnvoyToken(**json.loads(self.store_path.read_text()))
-        except (FileNotFoundError, ValueError, TypeError):
+            text = read_private_text(self.store_path, WHAT)
+        except PrivateFileError as exc:
+            message = f"{exc}, then {self._remedy()}" if exc.replaceable else str(exc)
+            raise EnvoyAuthError(message) from None
+        if text is None:
             return None
+        try:
+            return _parse(text)
+        except ValueError as exc:
+            problem = damaged(self.store_path, WHAT, str(exc))
+        if self.fetcher is None:
+            raise EnvoyAuthError(f"{problem}, then {self._remedy()}")
+        log.warning("%s: fetching a new token from Enlighten to replace it", problem)
+        return None
+
+    def _remedy(self) -> str:
+        if self.fetcher is not None:
+            return "the next run fetches a new token from Enlighten."
+        return (
+            "set ENVOY_TOKEN to an owner token (https://entrez.enphaseenergy.com), or "
+            "ENLIGHTEN_USERNAME and ENLIGHTEN_PASSWORD so one is fetched."
+        )
 
     def token(self, serial: str) -> str:
         now = self.clock()

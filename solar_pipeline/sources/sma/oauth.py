@@ -66,6 +66,12 @@ MIN_ACCESS_REMAINING_S = 60
 # for the status output; the pipeline refreshes far more often than that.
 REFRESH_LIFETIME_S = 365 * 86400
 DEFAULT_POLL_S = 30.0
+# What gets a pair back once a damaged token file is out of the way: an empty store is filled
+# by a client-credentials grant, and the owners' consent belongs to the app, not to a token.
+STORE_REMEDY = (
+    f"the next run gets a new app token with {CLIENT_ID_VAR} and {CLIENT_SECRET_VAR} (the "
+    "owners' consent stays with SMA)."
+)
 
 ACCEPTED, PENDING, REVOKED = "Accepted", "Pending", "Revoked"
 
@@ -417,4 +423,5 @@ def sma_auth(
         consent_url=env("SMA_CONSENT_URL") or DEFAULT_CONSENT_URL,
         record=record,
     )
-    return oauth, sma_token_manager(token_store_from_uri(uri, TOKEN_STORE_VAR), oauth)
+    store = token_store_from_uri(uri, TOKEN_STORE_VAR, remedy=STORE_REMEDY)
+    return oauth, sma_token_manager(store, oauth)
