@@ -191,6 +191,11 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
         with self._lock:
             self._slow.append([seconds, count])
 
+    def clear_slow(self) -> None:
+        """Answer at full speed again (what slow_next armed and no request used yet)."""
+        with self._lock:
+            self._slow.clear()
+
     def corrupt_interval(self, telemetry: str, end_at: int, *values: float) -> None:
         """Serve the `telemetry` interval (production_micro, production_meter,
         consumption_meter) ending at `end_at` once per value, with that energy: one negative or

@@ -296,11 +296,11 @@ def test_postgres_instance_file_is_valid(tmp_path: Path) -> None:
     postgres_db = validated["storage"]["postgres"]["postgres_db"]
     assert postgres_db["scheme"] == "postgresql+psycopg2"
     assert validated["concurrency"]["pools"]["default_limit"] == 1
-    # DefaultRunLauncher (nothing configured): runs stay in the code server's container.
-    assert "run_launcher" not in validated
+    # Runs stay in the code server's container, and run monitoring can see them die.
+    assert validated["run_launcher"]["class"] == "SupervisedRunLauncher"
     # Same policy as the local instance, apart from storage and retries.
     local = load(ROOT / "dagster.yaml")
-    for key in ("concurrency", "run_monitoring", "retention", "telemetry"):
+    for key in ("concurrency", "run_launcher", "run_monitoring", "retention", "telemetry"):
         assert config[key] == local[key], key
 
 
@@ -475,22 +475,32 @@ def test_helm_user_deployment_wiring(
     assert security["runAsNonRoot"] is True
 
 
-def test_helm_runs_execute_in_the_user_code_pod(helm: dict[str, Any]) -> None:
+def test_helm_runs_execute_in_the_user_code_pod(
+    helm: dict[str, Any], user_deployment: dict[str, Any]
+) -> None:
     from dagster._core.launcher import DefaultRunLauncher
     from dagster._serdes.config_class import ConfigurableClassData
+
+    from solar_pipeline.run_launcher import SupervisedRunLauncher
 
     launcher = helm["runLauncher"]
     assert launcher["type"] == "CustomRunLauncher"
     custom = launcher["config"]["customRunLauncher"]
-    assert (custom["module"], custom["class"]) == ("dagster.core.launcher", "DefaultRunLauncher")
-    # The chart writes module/class as given; Dagster maps dagster.core to dagster._core.
     data = ConfigurableClassData(
         custom["module"], custom["class"], yaml.safe_dump(custom["config"])
     )
-    assert isinstance(data.rehydrate(), DefaultRunLauncher)
+    rehydrated = data.rehydrate()
+    # Runs stay subprocesses of the user-code pod, and run monitoring can see them die.
+    assert isinstance(rehydrated, DefaultRunLauncher)
+    assert isinstance(rehydrated, SupervisedRunLauncher)
+    assert rehydrated.supports_check_run_worker_health
     daemon = helm["dagsterDaemon"]
     # DefaultRunLauncher cannot resume runs; a positive value fails at startup.
     assert daemon["runMonitoring"]["maxResumeRunAttempts"] == 0
+    # The daemon and the webserver import the launcher: they run our image, not the chart's.
+    for service in (daemon, helm["dagsterWebserver"]):
+        assert service["image"]["repository"] == user_deployment["image"]["repository"]
+        assert service["image"]["tag"] == user_deployment["image"]["tag"]
 
 
 def chart_instance(helm: dict[str, Any]) -> dict[str, Any]:
@@ -562,10 +572,9 @@ def test_helm_rendered_instance_is_valid(helm: dict[str, Any], tmp_path: Path) -
     local = load(ROOT / "dagster.yaml")
     # The pool and run limits of the local and Compose instances.
     assert validated["concurrency"] == local["concurrency"]
-    assert (
-        validated["run_monitoring"]["free_slots_after_run_end_seconds"]
-        == (local["run_monitoring"]["free_slots_after_run_end_seconds"])
-    )
+    for key in ("free_slots_after_run_end_seconds", "poll_interval_seconds"):
+        assert validated["run_monitoring"][key] == local["run_monitoring"][key], key
+    assert validated["run_launcher"] == local["run_launcher"]
     assert validated["telemetry"] == {"enabled": False}
 
 

@@ -1,0 +1,158 @@
+"""A run killed with SIGKILL while it holds the duckdb pool slot, under the real daemon and code
+server of a deployment: the next writer must get the slot back within a bounded time, on the
+local (SQLite) instance file and on the Postgres one.
+
+Two kills: the run's worker process alone (the code server notices), and the code server with
+its run subprocesses (a container restart, a power cut: nobody is left to notice, so before
+SupervisedRunLauncher the run stayed STARTED and held the slot forever). The instance files are
+the shipped ones with only their waits shortened (poll interval, slot-freeing delay, grace for an
+unreachable server), so the bound the test checks scales to the one dagster.yaml states."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from dagster._core.instance.ref import InstanceRef
+
+from solar_pipeline.constants import DUCKDB_POOL
+from solar_pipeline_tests.helpers import ROOT, free_port
+from solar_pipeline_tests.operations.conftest import cli_env, postgres_instance_home
+from solar_pipeline_tests.operations.test_concurrent_runs import BIN, failures, launch, wait_for
+
+pytestmark = pytest.mark.slow
+
+# Shortened waits; the shipped ones are asserted in deploy/test_deploy_files.py.
+WAITS = {"poll_interval_seconds": 2, "free_slots_after_run_end_seconds": 3}
+GRACE_S = 8
+# poll + grace + free slots + poll, with room for a loaded 2-core machine and a run's start-up.
+BOUND_S = 90
+
+
+def _instance_home(kind: str, home: Path, pg_database: str) -> dict[str, str]:
+    if kind == "postgres":
+        settings = postgres_instance_home(home, pg_database)
+    else:
+        home.mkdir()
+        (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+        settings = {"DAGSTER_HOME": str(home)}
+    config = yaml.safe_load((home / "dagster.yaml").read_text())
+    config["run_monitoring"].update(WAITS)
+    if "run_launcher" in config:
+        config["run_launcher"].setdefault("config", {})["unreachable_grace_seconds"] = GRACE_S
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    return settings
+
+
+def _worker_pid(instance: dg.DagsterInstance, run_id: str) -> int:
+    for event in instance.all_logs(run_id):
+        message = (event.dagster_event.message if event.dagster_event else "") or ""
+        if message.startswith("Started process for run (pid: "):
+            return int(message.split("pid: ")[1].split(")")[0])
+    raise AssertionError("no 'Started process for run' event")
+
+
+@pytest.mark.parametrize(
+    ("kind", "kill"),
+    [("sqlite", "code server"), ("postgres", "code server"), ("sqlite", "run worker")],
+)
+def test_a_killed_run_gives_its_pool_slot_back(
+    stack, pg_database, tmp_path, monkeypatch, kind, kill
+):
+    home = tmp_path / "dagster_home"
+    settings = _instance_home(kind, home, pg_database)
+    for key, value in settings.items():  # this process reads the same instance
+        monkeypatch.setenv(key, value)
+    env = cli_env(**stack.env, **settings)
+    port = free_port()
+    workspace = tmp_path / "workspace.yaml"
+    deployed = yaml.safe_load((ROOT / "deploy" / "workspace.yaml").read_text())
+    deployed["load_from"][0]["grpc_server"].update(host="127.0.0.1", port=port)
+    workspace.write_text(yaml.safe_dump(deployed))
+    env["TEST_WORKSPACE"] = str(workspace)
+    processes: list[subprocess.Popen] = []
+
+    def start(args: list[str], log: str) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            args,
+            cwd=tmp_path,
+            env=env,
+            stdout=open(tmp_path / log, "ab"),  # noqa: SIM115 (closed with the process)
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: a kill takes its run subprocesses too
+        )
+        processes.append(proc)
+        return proc
+
+    def start_code_server() -> subprocess.Popen:
+        serve = ["code-server", "start", "-h", "127.0.0.1", "-p", str(port)]
+        location = ["-m", "solar_pipeline.definitions", "--location-name", "solar_pipeline"]
+        code = start([str(BIN / "dagster"), *serve, *location], "code_server.log")
+
+        def up() -> bool:
+            assert code.poll() is None, (tmp_path / "code_server.log").read_text()[-2000:]
+            check = [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)]
+            return subprocess.run(check, capture_output=True, env=env).returncode == 0
+
+        wait_for(up, 120, "the code server's health check", 1.0)
+        return code
+
+    code = start_code_server()
+    start([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], "daemon.log")
+    ids = {"killed": str(uuid.uuid4()), "next": str(uuid.uuid4())}
+    try:
+        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+
+            def holders() -> set[str]:
+                info = instance.event_log_storage.get_concurrency_info(DUCKDB_POOL)
+                return {slot.run_id for slot in info.claimed_slots}
+
+            # Every cloud answer slow, so the run is surely inside a pooled step when killed.
+            stack.cloud.slow_next(60, 100)
+            tags = {"dagster/partition": "2026-11-20"}
+            assert launch(env, "enphase_cloud_job", ids["killed"], tags).wait(120) == 0
+            wait_for(lambda: ids["killed"] in holders(), 180, "the run to hold the slot")
+            if kill == "run worker":
+                os.kill(_worker_pid(instance, ids["killed"]), signal.SIGKILL)
+            else:
+                os.killpg(code.pid, signal.SIGKILL)
+                code.wait()
+                code = start_code_server()  # what Compose's restart policy or Kubernetes does
+            stack.cloud.clear_slow()
+
+            tags = {"dagster/partition": "2026-11-21"}
+            assert launch(env, "enphase_cloud_job", ids["next"], tags).wait(120) == 0
+
+            def finished(run_id: str) -> str | None:
+                run = instance.get_run_by_id(run_id)
+                return run.status.value if run and run.is_finished else None
+
+            try:
+                wait_for(lambda: finished(ids["next"]), BOUND_S, "the next run to finish", 1.0)
+            except AssertionError as exc:
+                killed = instance.get_run_by_id(ids["killed"])
+                raise AssertionError(
+                    f"{exc}: the killed run is {killed.status.value if killed else None} and "
+                    f"the duckdb slot is held by {holders()}"
+                ) from None
+            assert finished(ids["next"]) == "SUCCESS", failures(instance, ids)
+            assert finished(ids["killed"]) == "FAILURE"
+            if kill == "code server":
+                # Either the new server answered "not mine" or the old one stayed silent past
+                # the grace (a slow start-up): both are the launcher's verdict, not a timeout.
+                said = " ".join(e.message for e in instance.all_logs(ids["killed"]))
+                assert re.search(r"is not running this run|has not answered for \d+ s", said)
+            wait_for(lambda: not holders(), 30, "every slot to be free")
+    finally:
+        for proc in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
