@@ -2,43 +2,61 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 
 from solar_pipeline.sources.enphase.errors import ParseError
-from solar_pipeline.sources.enphase.parse import parse_intervals
+from solar_pipeline.sources.enphase.parse import loads, parse_intervals
+from solar_pipeline.sources.parsing import reason
+from solar_pipeline.warehouse.fit import misfit
+
+COLUMNS = ["end_at", "wh", "devices_reporting", "powr_w", "source", "raw_id"]
+
+
+def _typed(row: dict[str, Any]) -> dict[str, Any]:
+    """A parsed row as the table holds it (end_at a timestamp)."""
+    return {**row, "end_at": datetime.fromtimestamp(row["end_at"], UTC)}
 
 
 def merge_intervals(
-    responses: list[tuple[int, str, str]], start: datetime, end: datetime, source_of: dict[str, str]
-) -> tuple[pd.DataFrame, int]:
+    responses: list[tuple[int, str, str]],
+    start: datetime,
+    end: datetime,
+    source_of: dict[str, str],
+    checks: dict[str, tuple[str, Callable[[Any], bool]]],
+) -> tuple[pd.DataFrame, dict[int, str]]:
     """Rows for the intervals ending in (start, end]; the newest answer wins per interval.
 
-    Returns the rows and the number of answers whose JSON did not have the documented shape.
+    Returns the rows and, per raw id, why an answer was not used: its JSON did not have the
+    documented shape, or a value does not fit the table's column (`checks`, from
+    warehouse.fit.column_checks). Whatever goes wrong with one answer, the others are merged.
     """
     lo, hi = start.timestamp(), end.timestamp()
     merged: dict[tuple[str, int], dict] = {}
-    malformed = 0
+    problems: dict[int, str] = {}
     for raw_id, endpoint, body in responses:
-        try:
-            rows = parse_intervals(endpoint, json.loads(body))
-        except ParseError:
-            malformed += 1
-            continue
         source = source_of[endpoint]
+        try:
+            rows = parse_intervals(endpoint, loads(body))
+            # The whole answer, not only this window: its verdict is the same for every run.
+            why = next((bad for row in rows if (bad := misfit(_typed(row), checks))), None)
+        except Exception as exc:  # one answer never fails the partition
+            problems[raw_id] = reason(exc, ParseError)
+            continue
+        if why is not None:
+            problems[raw_id] = why
+            continue
         for row in rows:
             if lo < row["end_at"] <= hi:
                 merged[(source, row["end_at"])] = {**row, "source": source, "raw_id": raw_id}
     frame = pd.DataFrame(
-        [
-            {**r, "end_at": datetime.fromtimestamp(end_at, UTC)}
-            for (_, end_at), r in sorted(merged.items())
-        ],
-        columns=["end_at", "wh", "devices_reporting", "powr_w", "source", "raw_id"],
+        [_typed(row) for _, row in sorted(merged.items())],
+        columns=COLUMNS,
     )
-    return frame, malformed
+    return frame, problems
 
 
 def expected_intervals(start: datetime, end: datetime, step_s: int) -> int:

@@ -1,7 +1,7 @@
 """Unpartitioned Enphase tables parsed incrementally from the raw answers (by watermark)."""
 
-import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
@@ -20,46 +20,76 @@ from solar_pipeline.constants import (
 from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource
 from solar_pipeline.sources.enphase import parse
 from solar_pipeline.sources.enphase.errors import ParseError
+from solar_pipeline.sources.parsing import reason
 from solar_pipeline.warehouse import upsert_rows
+from solar_pipeline.warehouse.fit import column_checks, misfit, split_fitting
+from solar_pipeline.warehouse.parse_errors import mark_parsed
 from solar_pipeline.warehouse.watermarks import get_watermark, set_watermark
 
 WELL_FORMED_CHECK = "raw_answers_well_formed"
 
 
+@dataclass
+class NewAnswers:
+    """What a watermark consumer made of the answers after its mark."""
+
+    parsed: list[tuple[int, Any, Any]] = field(default_factory=list)  # (raw id, fetched, rows)
+    problems: dict[int, str] = field(default_factory=dict)  # raw id -> why it was not read
+    mark: int = 0
+
+    def drop(self, raw_id: int, why: str) -> None:
+        """An answer parsed, but with a value its table cannot hold: not used at all."""
+        self.problems.setdefault(raw_id, why)
+        self.parsed = [p for p in self.parsed if p[0] != raw_id]
+
+    def record(self, conn) -> None:
+        """The verdicts on the answers' raw rows (called inside the caller's transaction)."""
+        mark_parsed(conn, raw_reads.RAW_TABLE, self.problems, (p[0] for p in self.parsed))
+
+
 def _parse_new(
     conn, system_id: int, endpoint: str, consumer: str, parser: Callable[[Any], Any]
-) -> tuple[list[tuple[int, Any, Any]], int, int]:
+) -> NewAnswers:
     """Parse the answers newer than the consumer's watermark.
 
-    Returns ((raw_id, fetched_at, parsed) for each usable answer, malformed count, new mark).
     Error answers (non-200) are skipped: they are kept raw and the raw asset already failed on
-    them. A 200 answer that is not the documented JSON counts as malformed.
+    them. A 200 answer that is not the documented JSON is malformed, and so is one that sets
+    off any other exception: it is flagged, and the mark still passes it, so one bad answer
+    never stops the answers after it.
     """
-    mark = get_watermark(conn, consumer)
-    parsed, malformed = [], 0
+    out = NewAnswers(mark=get_watermark(conn, consumer))
     for raw_id, fetched_at, status, valid_json, body in raw_reads.responses_after(
-        conn, system_id, endpoint, mark
+        conn, system_id, endpoint, out.mark
     ):
-        mark = raw_id
+        out.mark = raw_id
         if status != 200:
             continue
         try:
             if not valid_json:
                 raise ParseError("not JSON")
-            parsed.append((raw_id, fetched_at, parser(json.loads(body))))
-        except ParseError:
-            malformed += 1
-    return parsed, malformed, mark
+            out.parsed.append((raw_id, fetched_at, parser(parse.loads(body))))
+        except Exception as exc:  # a malformed answer is flagged, never fatal
+            out.problems[raw_id] = reason(exc, ParseError)
+    return out
 
 
-def _result(rows: int, malformed: int, extra: dict | None = None) -> dg.MaterializeResult:
+def _result(rows: int, problems: dict[int, str], extra: dict | None = None) -> dg.MaterializeResult:
     return dg.MaterializeResult(
-        metadata={"rows_written": rows, "malformed_answers": malformed, **(extra or {})},
+        metadata={"rows_written": rows, "malformed_answers": len(problems), **(extra or {})},
         check_results=[
             dg.AssetCheckResult(
                 check_name=WELL_FORMED_CHECK,
-                passed=malformed == 0,
-                metadata={"malformed_answers": malformed},
+                passed=not problems,
+                metadata={
+                    "malformed_answers": len(problems),
+                    "malformed_raw_ids": dg.MetadataValue.json(sorted(problems)[:20]),
+                },
+                description=(
+                    f"{len(problems)} answers could not be read; their text is kept in "
+                    f"{raw_reads.RAW_TABLE}, with the reason in parse_error"
+                    if problems
+                    else None
+                ),
             )
         ],
     )
@@ -89,20 +119,26 @@ def system_summary(
     """
     system_id = enphase.system()
     with warehouse.connect() as conn:
-        parsed, malformed, mark = _parse_new(
-            conn, system_id, "summary", "enphase.system_summary", parse.parse_summary
+        new = _parse_new(conn, system_id, "summary", "enphase.system_summary", parse.parse_summary)
+        rows, misfits = split_fitting(
+            conn,
+            "enphase.system_summary",
+            [{"raw_id": rid, "fetched_at": at, **row} for rid, at, row in new.parsed],
         )
-        frame = pd.DataFrame([{"raw_id": rid, "fetched_at": at, **row} for rid, at, row in parsed])
+        for row, why in misfits:
+            new.drop(row["raw_id"], why)
+        frame = pd.DataFrame(rows)
         conn.execute("BEGIN TRANSACTION")
         if len(frame):
             conn.register("_summary", frame)
             conn.execute("INSERT INTO enphase.system_summary BY NAME SELECT * FROM _summary")
-        set_watermark(conn, "enphase.system_summary", mark)
+        new.record(conn)
+        set_watermark(conn, "enphase.system_summary", new.mark)
         conn.execute("COMMIT")
-    latest = parsed[-1][2] if parsed else {}
+    latest = new.parsed[-1][2] if new.parsed else {}
     return _result(
         len(frame),
-        malformed,
+        new.problems,
         {
             "current_power_w": latest.get("current_power_w") or 0,
             "status": latest.get("status") or "",
@@ -112,18 +148,24 @@ def system_summary(
 
 def _upsert_parsed(
     warehouse: DuckDBWarehouse, system_id: int, endpoint: str, table: str, key: list[str], parser
-) -> tuple[int, int]:
+) -> tuple[int, dict[int, str]]:
     with warehouse.connect() as conn:
-        parsed, malformed, mark = _parse_new(conn, system_id, endpoint, table, parser)
+        new = _parse_new(conn, system_id, endpoint, table, parser)
+        checks = column_checks(conn, table)
+        for raw_id, _, batch in list(new.parsed):
+            why = next((bad for row in batch if (bad := misfit(row, checks))), None)
+            if why is not None:
+                new.drop(raw_id, why)
         rows: dict[tuple, dict] = {}
-        for raw_id, _, batch in parsed:  # oldest first: a later answer updates the row
+        for raw_id, _, batch in new.parsed:  # oldest first: a later answer updates the row
             for row in batch:
                 rows[tuple(row[k] for k in key)] = {**row, "raw_id": raw_id}
         conn.execute("BEGIN TRANSACTION")
         upsert_rows(conn, table, pd.DataFrame(list(rows.values())), key)
-        set_watermark(conn, table, mark)
+        new.record(conn)
+        set_watermark(conn, table, new.mark)
         conn.execute("COMMIT")
-    return len(rows), malformed
+    return len(rows), new.problems
 
 
 @dg.asset(
@@ -135,7 +177,7 @@ def events(enphase: EnphaseCloudResource, warehouse: DuckDBWarehouse) -> dg.Mate
     """System events (e.g. 28 = gateway not reporting), upserted on (system, type, serial,
     start): an event fetched again when it closes updates its row instead of adding one.
     `status` is lower case (info, open, closed)."""
-    n, malformed = _upsert_parsed(
+    n, problems = _upsert_parsed(
         warehouse,
         enphase.system(),
         "events",
@@ -143,7 +185,7 @@ def events(enphase: EnphaseCloudResource, warehouse: DuckDBWarehouse) -> dg.Mate
         ["system_id", "event_type_id", "serial_number", "started_at"],
         parse.parse_events,
     )
-    return _result(n, malformed)
+    return _result(n, problems)
 
 
 @dg.asset(
@@ -154,7 +196,7 @@ def events(enphase: EnphaseCloudResource, warehouse: DuckDBWarehouse) -> dg.Mate
 def alarms(enphase: EnphaseCloudResource, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     """Alarms (escalated events), upserted on `alarm_id`; `cleared` turns true when Enphase
     reports the alarm cleared. Severity 1 FATAL .. 6 NONE."""
-    n, malformed = _upsert_parsed(
+    n, problems = _upsert_parsed(
         warehouse, enphase.system(), "alarms", "enphase.alarms", ["alarm_id"], parse.parse_alarms
     )
-    return _result(n, malformed)
+    return _result(n, problems)
