@@ -286,7 +286,8 @@ def _parse_site(
     n = replace_site_energy(
         conn, source.vendor, site.site_id, latest.values(), daily, days[0], days[-1], start, end
     )
-    flag_problems(conn, source.vendor, problems)
+    # A re-parse after a parser fix clears the marks of the answers it now reads.
+    flag_problems(conn, source.vendor, problems, (row.id for row in rows))
     return {"rows": n, "problems": len(problems)}
 
 

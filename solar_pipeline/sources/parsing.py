@@ -1,5 +1,11 @@
-"""What the vendor parsers share: naive site-local labels read as instants, and the numbers
-they carry.
+"""What the vendor parsers share: reading the JSON text, naive site-local labels read as
+instants, and the numbers they carry.
+
+Python's json reads more than JSON: NaN, Infinity and -Infinity, 1e400 (as inf), 10**400 (as
+an int no double holds), and it raises RecursionError, not ValueError, on an answer nested
+deeper than the interpreter's recursion limit. `loads` turns that last one into the ValueError
+every parser already handles; `number` and `nonnegative_number` refuse the others, so a broken
+device's answer is flagged as malformed instead of failing the run.
 
 SolarEdge, GoodWe and SMA send wall-clock times without an offset. On the 25-hour day the
 repeated hour's labels come twice, in time order; on the 23-hour day the skipped hour has no
@@ -9,11 +15,73 @@ as UTC, is what puts each value in the right local day (field notes §1.12, §4.
 
 from __future__ import annotations
 
+import json
 import math
+import reprlib
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+# Short, bounded reprs of values in error messages: a value can be 900 levels deep or 4,000
+# digits long, and the message ends up in parse_error and the run's log.
+_SHOW = reprlib.Repr()  # keyword arguments only from Python 3.12
+_SHOW.maxlevel, _SHOW.maxlist, _SHOW.maxdict = 3, 4, 4
+_SHOW.maxstring = _SHOW.maxlong = _SHOW.maxother = 40
+# No meter of a solar site counts this high, in W, Wh or kWh (a 1 GW plant makes ~1e13 Wh a
+# year); a float beyond it is a broken answer, and bounding it keeps every sum a parser makes
+# of such values finite (1e308 + 1e308 is inf).
+LARGEST = 1e18
+# A naive or offset time this far inside datetime's range can be moved to any UTC offset.
+_EARLIEST = datetime.min + timedelta(days=2)
+_LATEST = datetime.max - timedelta(days=2)
+
+
+def shown(value: Any) -> str:
+    """`value` for an error message: at most ~40 characters, whatever its size or depth."""
+    return _SHOW.repr(value)
+
+
+def loads(body: str | bytes | bytearray) -> Any:
+    """json.loads, with nesting too deep to read raised as a JSONDecodeError (a ValueError)
+    instead of RecursionError, so a parser's `except ValueError` flags it like any bad JSON."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        doc = body if isinstance(body, str) else ""
+        raise json.JSONDecodeError("nested too deeply to read", doc, 0) from None
+
+
+def reason(exc: Exception, foreseen: type[Exception]) -> str:
+    """Why an answer could not be read, for its raw row's parse_error: the parser's own message,
+    or, for an exception the parser did not foresee, its type too, so the case can be taught to
+    the parser. The text comes from the answer and the parser, never from a request, so no
+    credential is in it."""
+    return str(exc) if isinstance(exc, foreseen) else f"{type(exc).__name__}: {exc}"
+
+
+def number(value: Any, what: str, error: type[Exception]) -> float | None:
+    """null -> None; a finite int or float up to LARGEST in size -> float; anything else (text,
+    bool, list, object, NaN, Infinity, 1e400, 10**400) raises `error` naming `what`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise error(f"{what} = {shown(value)} is not a number")
+    try:
+        result = float(value)
+    except OverflowError:  # an int of more than 308 digits
+        result = math.inf
+    if not math.isfinite(result):
+        raise error(f"{what} = {shown(value)} is not a finite number (NaN, Infinity or 1e309+)")
+    if abs(result) > LARGEST:
+        raise error(f"{what} = {shown(value)} is too large to be a reading (over {LARGEST:g})")
+    return result
+
+
+def in_datetime_range(when: datetime) -> bool:
+    """True when the (naive or aware) wall-clock time can be converted to UTC and back without
+    leaving the years 1 to 9999; a label outside is not a time any device means."""
+    return _EARLIEST <= when.replace(tzinfo=None) <= _LATEST
 
 
 class NaiveLocaliser:
@@ -47,8 +115,8 @@ class NaiveLocaliser:
 
 
 def nonnegative_number(value: Any, strings: bool = False) -> float | None:
-    """A finite, non-negative number (with `strings`, also one spelled as text), else None:
-    the caller says why."""
+    """A finite, non-negative number up to LARGEST (with `strings`, also one spelled as text),
+    else None: the caller says why."""
     if isinstance(value, bool):
         return None
     if strings and isinstance(value, str):
@@ -56,6 +124,12 @@ def nonnegative_number(value: Any, strings: bool = False) -> float | None:
             value = float(value)
         except ValueError:
             return None
-    if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+    if not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond a double
+        return None
+    if not math.isfinite(value) or not 0 <= value <= LARGEST:
+        return None
+    return value

@@ -7,9 +7,10 @@ database. Rows fetched more than SOLAR_RAW_RETENTION_DAYS ago are moved to::
 
 (months of the site's time zone, like the daily partitions). A row leaves DuckDB only after
 the file holding it has been written, synced, read back and compared row by row (id and a hash
-of every column), and the delete runs in the same transaction as that check: whatever fails,
-no row exists nowhere. `raw-restore` puts a date range back (skipping ids already present), so a
-re-parse can read it; the files are never deleted.
+of every column but the parser's verdict, parse_error), and the delete runs in the same
+transaction as that check: whatever fails, no row exists nowhere. `raw-restore` puts a date
+range back (skipping ids already present), so a re-parse can read it; the files are never
+deleted.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ _UNPARSED_GUARD = {
         "ELSE 'enphase.' || endpoint END), 0))"
     ),
 }
+
+
+_VERDICT = '"parse_error"'
 
 
 class ArchiveVerificationError(RuntimeError):
@@ -157,8 +161,11 @@ def _archive_month(
     """Archive one month of one table; returns (rows removed from DuckDB, file written)."""
     month_dir = root / _short(table) / f"year={year:04d}" / f"month={month:02d}"
     earlier = sorted(month_dir.glob("part-*.parquet")) if month_dir.is_dir() else []
-    cols = ", ".join(_columns(conn, table))
-    row_hash = f"hash({cols})"
+    columns = _columns(conn, table)
+    cols = ", ".join(columns)
+    # parse_error is the parser's verdict on the answer, not part of it: a re-parse may change
+    # it, and files written before the column existed do not have it.
+    row_hash = f"hash({', '.join(c for c in columns if c != _VERDICT)})"
     written: Path | None = None
     conn.execute("BEGIN TRANSACTION")
     try:

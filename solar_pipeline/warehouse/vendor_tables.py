@@ -16,6 +16,7 @@ import pandas as pd
 
 from solar_pipeline.energy.model import Interval
 from solar_pipeline.warehouse.db import replace_rows
+from solar_pipeline.warehouse.parse_errors import mark_parsed
 
 
 @dataclass(frozen=True)
@@ -147,13 +148,15 @@ def raw_rows(
     ]
 
 
-def flag_problems(conn: duckdb.DuckDBPyConnection, vendor: str, problems: dict[int, str]) -> None:
-    """A malformed answer stays in the raw table, marked with what was wrong with it."""
-    for raw_id, problem in problems.items():
-        conn.execute(
-            f"UPDATE raw.{vendor}_responses SET parse_error = ? WHERE id = ?",
-            [problem[:2000], raw_id],
-        )
+def flag_problems(
+    conn: duckdb.DuckDBPyConnection,
+    vendor: str,
+    problems: dict[int, str],
+    clean: Iterable[int] = (),
+) -> None:
+    """A malformed answer stays in the raw table, marked with what was wrong with it; an
+    answer read cleanly this time (after a parser fix) loses an old mark."""
+    mark_parsed(conn, f"raw.{vendor}_responses", problems, clean)
 
 
 def replace_site_energy(

@@ -95,6 +95,36 @@ def test_archive_moves_old_rows_to_verified_parquet_and_restore_brings_them_back
     assert rows(db, ENVOY_ALL) == before[len(old) :]
 
 
+def test_files_from_before_parse_error_existed_still_verify(db, data_dir):
+    # Archive, then make the files look like those written before raw tables had a
+    # parse_error column; restore a day, flag one of its answers (as a re-parse would), archive
+    # again: the month's older files are checked against the rows without tripping over it.
+    archive_raw(db, data_dir, 0, TZ, now=NOW)
+    folder = data_dir / "archive" / "raw" / "envoy_responses"
+    con = duckdb.connect()
+    try:
+        for path in folder.rglob("part-*.parquet"):
+            con.execute(
+                "COPY (SELECT * EXCLUDE (parse_error) FROM "
+                f"read_parquet('{path}', hive_partitioning = false)) "
+                f"TO '{path}.old' (FORMAT parquet)"
+            )
+            Path(f"{path}.old").replace(path)
+    finally:
+        con.close()
+    restore_raw(db, data_dir, date(2025, 5, 31), date(2025, 5, 31), TZ)
+    execute(
+        db,
+        "UPDATE raw.envoy_responses SET parse_error = 'flagged by a re-parse' "
+        f"WHERE id = (SELECT min(id) FROM raw.envoy_responses WHERE fetched_at < {CUTOFF_SQL})",
+    )
+    summary = archive_raw(db, data_dir, 0, TZ, now=NOW)
+    assert summary.rows["raw.envoy_responses"] > 0
+    assert rows(
+        db, f"SELECT count(*) FROM raw.envoy_responses WHERE fetched_at < {CUTOFF_SQL}"
+    ) == [(0,)]
+
+
 def test_unparsed_rows_are_never_archived(db, data_dir):
     # An old answer the parser has not reached (above its watermark) stays in DuckDB.
     execute(

@@ -1,4 +1,3 @@
-import json
 from datetime import date
 
 import dagster as dg
@@ -17,8 +16,11 @@ from solar_pipeline.energy.model import implausible, local_day_bounds
 from solar_pipeline.partitions import DAILY
 from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource
 from solar_pipeline.sources.enphase.errors import ParseError
-from solar_pipeline.sources.enphase.parse import parse_energy_lifetime
+from solar_pipeline.sources.enphase.parse import loads, parse_energy_lifetime
+from solar_pipeline.sources.parsing import reason
 from solar_pipeline.warehouse import replace_rows
+from solar_pipeline.warehouse.fit import column_checks, misfit
+from solar_pipeline.warehouse.parse_errors import mark_parsed
 
 MATCHES_INTERVALS_CHECK = "matches_interval_sum"
 PLAUSIBLE_CHECK = "values_plausible"
@@ -57,13 +59,19 @@ def daily_energy(
     with warehouse.connect() as conn:
         responses = raw_reads.latest_covering(conn, system_id, ["energy_lifetime"], w.start, w.end)
         max_w = max_production_w(conn)
+        checks = column_checks(conn, "enphase.daily_energy")
         days: dict[date, dict] = {}
-        malformed = 0
+        problems: dict[int, str] = {}
         for raw_id, _, body in responses:
             try:
-                rows = parse_energy_lifetime(json.loads(body))
-            except ParseError:
-                malformed += 1
+                rows = parse_energy_lifetime(loads(body))
+                # The whole answer, not only these days: its verdict is the same for every run.
+                why = next((bad for row in rows if (bad := misfit(row, checks))), None)
+            except Exception as exc:  # one answer never fails the partition
+                problems[raw_id] = reason(exc, ParseError)
+                continue
+            if why is not None:
+                problems[raw_id] = why
                 continue
             for row in rows:
                 if first <= row["day"] <= last:
@@ -80,6 +88,7 @@ def daily_energy(
             "system_id = ? AND day BETWEEN ? AND ?",
             [system_id, first, last],
         )
+        mark_parsed(conn, raw_reads.RAW_TABLE, problems, (r[0] for r in responses))
         sums = dict(
             conn.execute(
                 """
@@ -113,7 +122,7 @@ def daily_energy(
             "produced_kwh": round(float(frame["produced_wh"].sum()) / 1000, 3)
             if len(frame)
             else 0.0,
-            "malformed_answers": malformed,
+            "malformed_answers": len(problems),
         },
         check_results=[
             dg.AssetCheckResult(
@@ -128,12 +137,13 @@ def daily_energy(
             ),
             dg.AssetCheckResult(
                 check_name=MATCHES_INTERVALS_CHECK,
-                passed=not mismatched and malformed == 0,
+                passed=not mismatched and not problems,
                 severity=dg.AssetCheckSeverity.WARN,
                 metadata={
                     "days_compared": len([d for d in frame["day"] if d in sums]),
                     "mismatched_days": dg.MetadataValue.json(mismatched),
-                    "malformed_answers": malformed,
+                    "malformed_answers": len(problems),
+                    "malformed_raw_ids": dg.MetadataValue.json(sorted(problems)[:20]),
                 },
             ),
         ],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +10,9 @@ import pandas as pd
 
 from solar_pipeline.energy.model import implausible, one_value
 from solar_pipeline.sources.enphase.errors import ParseError
-from solar_pipeline.sources.enphase.parse import parse_intervals
+from solar_pipeline.sources.enphase.parse import loads, parse_intervals
+from solar_pipeline.sources.parsing import reason
+from solar_pipeline.warehouse.fit import misfit
 
 # Seconds per interval of each telemetry endpoint (5-minute micro, 15-minute meter data).
 STEP_S = {
@@ -21,15 +23,25 @@ STEP_S = {
 COLUMNS = ["end_at", "wh", "devices_reporting", "powr_w", "source", "raw_id", "flags"]
 
 
+def _typed(row: dict[str, Any]) -> dict[str, Any]:
+    """A parsed row as the table holds it (end_at a timestamp)."""
+    return {**row, "end_at": datetime.fromtimestamp(row["end_at"], UTC)}
+
+
 def merge_intervals(
     responses: list[tuple[int, str, str]],
     start: datetime,
     end: datetime,
     source_of: dict[str, str],
     max_power_w: float,
-) -> tuple[pd.DataFrame, int, list[dict[str, Any]]]:
-    """Rows for the intervals ending in (start, end], the answers' flagged intervals, and the
-    number of answers whose JSON did not have the documented shape.
+    checks: dict[str, tuple[str, Callable[[Any], bool]]],
+) -> tuple[pd.DataFrame, dict[int, str], list[dict[str, Any]]]:
+    """Rows for the intervals ending in (start, end], why each unusable answer was not used
+    (per raw id), and the answers' flagged intervals.
+
+    An answer is unusable when its JSON does not have the documented shape, when parsing it
+    raises anything at all, or when a value does not fit the table's column (`checks`, from
+    warehouse.fit.column_checks): whatever goes wrong with one answer, the others are merged.
 
     The newest answer wins per interval: Enphase fills in devices that report late, so a later
     answer about the same interval is the better one. Within one answer, an interval listed
@@ -40,14 +52,19 @@ def merge_intervals(
     """
     lo, hi = start.timestamp(), end.timestamp()
     merged: dict[tuple[str, int], dict[str, Any]] = {}
-    malformed = 0
+    problems: dict[int, str] = {}
     for raw_id, endpoint, body in responses:
-        try:
-            rows = parse_intervals(endpoint, json.loads(body))
-        except ParseError:
-            malformed += 1
-            continue
         source = source_of[endpoint]
+        try:
+            rows = parse_intervals(endpoint, loads(body))
+            # The whole answer, not only this window: its verdict is the same for every run.
+            why = next((bad for row in rows if (bad := misfit(_typed(row), checks))), None)
+        except Exception as exc:  # one answer never fails the partition
+            problems[raw_id] = reason(exc, ParseError)
+            continue
+        if why is not None:
+            problems[raw_id] = why
+            continue
         copies: dict[int, list[dict[str, Any]]] = {}
         for row in rows:
             if lo < row["end_at"] <= hi:
@@ -76,7 +93,7 @@ def merge_intervals(
         ],
         columns=COLUMNS,
     )
-    return frame, malformed, flagged
+    return frame, problems, flagged
 
 
 def _one_row(copies: list[dict[str, Any]], step_s: int, max_power_w: float) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Unpartitioned Enphase tables parsed incrementally from the raw answers (by watermark)."""
 
-import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
@@ -20,46 +20,77 @@ from solar_pipeline.constants import (
 from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource
 from solar_pipeline.sources.enphase import open_state, parse
 from solar_pipeline.sources.enphase.errors import ParseError
+from solar_pipeline.sources.parsing import reason
 from solar_pipeline.warehouse import upsert_rows
+from solar_pipeline.warehouse.fit import column_checks, misfit, split_fitting
+from solar_pipeline.warehouse.parse_errors import mark_parsed
 from solar_pipeline.warehouse.watermarks import get_watermark, set_watermark
 
 WELL_FORMED_CHECK = "raw_answers_well_formed"
 
 
+@dataclass
+class NewAnswers:
+    """What a watermark consumer made of the answers after its mark."""
+
+    # (raw id, fetched, endpoint, rows)
+    parsed: list[tuple[int, Any, str, Any]] = field(default_factory=list)
+    problems: dict[int, str] = field(default_factory=dict)  # raw id -> why it was not read
+    mark: int = 0
+
+    def drop(self, raw_id: int, why: str) -> None:
+        """An answer parsed, but with a value its table cannot hold: not used at all."""
+        self.problems.setdefault(raw_id, why)
+        self.parsed = [p for p in self.parsed if p[0] != raw_id]
+
+    def record(self, conn) -> None:
+        """The verdicts on the answers' raw rows (called inside the caller's transaction)."""
+        mark_parsed(conn, raw_reads.RAW_TABLE, self.problems, (p[0] for p in self.parsed))
+
+
 def _parse_new(
     conn, system_id: int, parsers: dict[str, Callable[[Any], Any]], consumer: str
-) -> tuple[list[tuple[int, Any, str, Any]], int, int]:
+) -> NewAnswers:
     """Parse the answers of these endpoints newer than the consumer's watermark, in id order.
 
-    Returns ((raw_id, fetched_at, endpoint, parsed) for each usable answer, malformed count,
-    new mark). Error answers (non-200) are skipped: they are kept raw and the raw asset already
-    failed on them. A 200 answer that is not the documented JSON counts as malformed.
+    Error answers (non-200) are skipped: they are kept raw and the raw asset already failed on
+    them. A 200 answer that is not the documented JSON is malformed, and so is one that sets
+    off any other exception: it is flagged, and the mark still passes it, so one bad answer
+    never stops the answers after it.
     """
-    mark = get_watermark(conn, consumer)
-    parsed, malformed = [], 0
+    out = NewAnswers(mark=get_watermark(conn, consumer))
     for raw_id, fetched_at, endpoint, status, valid_json, body in raw_reads.responses_after(
-        conn, system_id, list(parsers), mark
+        conn, system_id, list(parsers), out.mark
     ):
-        mark = raw_id
+        out.mark = raw_id
         if status != 200:
             continue
         try:
             if not valid_json:
                 raise ParseError("not JSON")
-            parsed.append((raw_id, fetched_at, endpoint, parsers[endpoint](json.loads(body))))
-        except ParseError:
-            malformed += 1
-    return parsed, malformed, mark
+            out.parsed.append((raw_id, fetched_at, endpoint, parsers[endpoint](parse.loads(body))))
+        except Exception as exc:  # a malformed answer is flagged, never fatal
+            out.problems[raw_id] = reason(exc, ParseError)
+    return out
 
 
-def _result(rows: int, malformed: int, extra: dict | None = None) -> dg.MaterializeResult:
+def _result(rows: int, problems: dict[int, str], extra: dict | None = None) -> dg.MaterializeResult:
     return dg.MaterializeResult(
-        metadata={"rows_written": rows, "malformed_answers": malformed, **(extra or {})},
+        metadata={"rows_written": rows, "malformed_answers": len(problems), **(extra or {})},
         check_results=[
             dg.AssetCheckResult(
                 check_name=WELL_FORMED_CHECK,
-                passed=malformed == 0,
-                metadata={"malformed_answers": malformed},
+                passed=not problems,
+                metadata={
+                    "malformed_answers": len(problems),
+                    "malformed_raw_ids": dg.MetadataValue.json(sorted(problems)[:20]),
+                },
+                description=(
+                    f"{len(problems)} answers could not be read; their text is kept in "
+                    f"{raw_reads.RAW_TABLE}, with the reason in parse_error"
+                    if problems
+                    else None
+                ),
             )
         ],
     )
@@ -89,22 +120,28 @@ def system_summary(
     """
     system_id = enphase.system()
     with warehouse.connect() as conn:
-        parsed, malformed, mark = _parse_new(
+        new = _parse_new(
             conn, system_id, {"summary": parse.parse_summary}, "enphase.system_summary"
         )
-        frame = pd.DataFrame(
-            [{"raw_id": rid, "fetched_at": at, **row} for rid, at, _, row in parsed]
+        rows, misfits = split_fitting(
+            conn,
+            "enphase.system_summary",
+            [{"raw_id": rid, "fetched_at": at, **row} for rid, at, _, row in new.parsed],
         )
+        for row, why in misfits:
+            new.drop(row["raw_id"], why)
+        frame = pd.DataFrame(rows)
         conn.execute("BEGIN TRANSACTION")
         if len(frame):
             conn.register("_summary", frame)
             conn.execute("INSERT INTO enphase.system_summary BY NAME SELECT * FROM _summary")
-        set_watermark(conn, "enphase.system_summary", mark)
+        new.record(conn)
+        set_watermark(conn, "enphase.system_summary", new.mark)
         conn.execute("COMMIT")
-    latest = parsed[-1][3] if parsed else {}
+    latest = new.parsed[-1][3] if new.parsed else {}
     return _result(
         len(frame),
-        malformed,
+        new.problems,
         {
             "current_power_w": latest.get("current_power_w") or 0,
             "status": latest.get("status") or "",
@@ -142,19 +179,25 @@ def _merge_and_write(
     key: list[str],
     open_where: str,
     merge: Callable[[dict, list[open_state.Answer]], dict],
-) -> tuple[int, int]:
+) -> tuple[int, dict[int, str]]:
     """Apply the new answers (windows and the open list) to the stored rows, in fetch order."""
     with warehouse.connect() as conn:
-        parsed, malformed, mark = _parse_new(conn, system_id, parsers, table)
-        answers = [open_state.Answer(ep, rid, at, rows) for rid, at, ep, rows in parsed]
+        new = _parse_new(conn, system_id, parsers, table)
+        checks = column_checks(conn, table)
+        for raw_id, _, _, batch in list(new.parsed):
+            why = next((bad for row in batch if (bad := misfit(row, checks))), None)
+            if why is not None:
+                new.drop(raw_id, why)
+        answers = [open_state.Answer(ep, rid, at, rows) for rid, at, ep, rows in new.parsed]
         mentioned = list({tuple(r[k] for k in key) for a in answers for r in a.rows})
         known = _stored_rows(conn, table, system_id, open_where, key, mentioned)
         changed = merge({tuple(r[k] for k in key): r for r in known}, answers)
         conn.execute("BEGIN TRANSACTION")
         upsert_rows(conn, table, pd.DataFrame(list(changed.values())), key)
-        set_watermark(conn, table, mark)
+        new.record(conn)
+        set_watermark(conn, table, new.mark)
         conn.execute("COMMIT")
-    return len(changed), malformed
+    return len(changed), new.problems
 
 
 @dg.asset(
@@ -167,7 +210,7 @@ def events(enphase: EnphaseCloudResource, warehouse: DuckDBWarehouse) -> dg.Mate
     start): an event fetched again when it closes updates its row instead of adding one.
     `status` is lower case (info, open, closed). An open event missing from a later
     open_events answer is closed; its `ended_at` stays NULL unless a window answer gives it."""
-    n, malformed = _merge_and_write(
+    n, problems = _merge_and_write(
         warehouse,
         enphase.system(),
         "enphase.events",
@@ -176,7 +219,7 @@ def events(enphase: EnphaseCloudResource, warehouse: DuckDBWarehouse) -> dg.Mate
         "status = 'open'",
         open_state.merge_events,
     )
-    return _result(n, malformed)
+    return _result(n, problems)
 
 
 @dg.asset(
@@ -190,7 +233,7 @@ def alarms(enphase: EnphaseCloudResource, warehouse: DuckDBWarehouse) -> dg.Mate
     open_alarms says which are open; one missing from a later open_alarms answer is
     `cleared`, with `seen_cleared_at` = that answer's fetch time (it cleared before then).
     `ended_at` is Enphase's clear time, once a window answer holds the cleared alarm."""
-    n, malformed = _merge_and_write(
+    n, problems = _merge_and_write(
         warehouse,
         enphase.system(),
         "enphase.alarms",
@@ -201,4 +244,4 @@ def alarms(enphase: EnphaseCloudResource, warehouse: DuckDBWarehouse) -> dg.Mate
             {k[0]: v for k, v in known.items()}, answers
         ),
     )
-    return _result(n, malformed)
+    return _result(n, problems)

@@ -15,6 +15,8 @@ from solar_pipeline.constants import (
 from solar_pipeline.partitions import DAILY
 from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource
 from solar_pipeline.warehouse import replace_rows
+from solar_pipeline.warehouse.fit import column_checks
+from solar_pipeline.warehouse.parse_errors import mark_parsed
 
 MICRO = "telemetry/production_micro"
 PRODUCTION_METER = "telemetry/production_meter"
@@ -35,7 +37,7 @@ def _check_results(
     frame,
     step_s: int,
     source: str | None,
-    malformed: int,
+    problems: dict[int, str],
     flagged: list[dict],
     max_power_w: float,
 ) -> list[dg.AssetCheckResult]:
@@ -62,8 +64,17 @@ def _check_results(
         dg.AssetCheckResult(
             asset_key=asset_key,
             check_name=WELL_FORMED_CHECK,
-            passed=malformed == 0,
-            metadata={"malformed_answers": malformed},
+            passed=not problems,
+            metadata={
+                "malformed_answers": len(problems),
+                "malformed_raw_ids": dg.MetadataValue.json(sorted(problems)[:20]),
+            },
+            description=(
+                f"{len(problems)} answers could not be read; their text is kept in "
+                f"{raw_reads.RAW_TABLE}, with the reason in parse_error"
+                if problems
+                else None
+            ),
         ),
         dg.AssetCheckResult(
             asset_key=asset_key,
@@ -119,8 +130,13 @@ def production_intervals(
             conn, system_id, [MICRO, PRODUCTION_METER], w.start, w.end
         )
         max_w = max_production_w(conn)
-        frame, malformed, flagged = merge_intervals(
-            responses, w.start, w.end, {MICRO: "micro", PRODUCTION_METER: "meter"}, max_w
+        frame, problems, flagged = merge_intervals(
+            responses,
+            w.start,
+            w.end,
+            {MICRO: "micro", PRODUCTION_METER: "meter"},
+            max_w,
+            column_checks(conn, "enphase.production_intervals"),
         )
         frame.insert(0, "system_id", system_id)
         replace_rows(
@@ -130,6 +146,7 @@ def production_intervals(
             "system_id = ? AND end_at > ? AND end_at <= ?",
             [system_id, w.start, w.end],
         )
+        mark_parsed(conn, raw_reads.RAW_TABLE, problems, (r[0] for r in responses))
     counts = frame["source"].value_counts().to_dict() if len(frame) else {}
     return dg.MaterializeResult(
         metadata={
@@ -142,7 +159,7 @@ def production_intervals(
             "raw_answers_used": len(responses),
         },
         check_results=_check_results(
-            ENPHASE_PRODUCTION_INTERVALS, context, frame, 300, "micro", malformed, flagged, max_w
+            ENPHASE_PRODUCTION_INTERVALS, context, frame, 300, "micro", problems, flagged, max_w
         ),
     )
 
@@ -165,8 +182,13 @@ def consumption_intervals(
     system_id = enphase.system()
     with warehouse.connect() as conn:
         responses = raw_reads.latest_covering(conn, system_id, [CONSUMPTION_METER], w.start, w.end)
-        frame, malformed, flagged = merge_intervals(
-            responses, w.start, w.end, {CONSUMPTION_METER: "meter"}, GRID_MAX_W
+        frame, problems, flagged = merge_intervals(
+            responses,
+            w.start,
+            w.end,
+            {CONSUMPTION_METER: "meter"},
+            GRID_MAX_W,
+            column_checks(conn, "enphase.consumption_intervals"),
         )
         frame = frame.drop(columns=["source", "powr_w"])
         frame.insert(0, "system_id", system_id)
@@ -177,13 +199,14 @@ def consumption_intervals(
             "system_id = ? AND end_at > ? AND end_at <= ?",
             [system_id, w.start, w.end],
         )
+        mark_parsed(conn, raw_reads.RAW_TABLE, problems, (r[0] for r in responses))
     metadata: dict[str, object] = {
         "dagster/row_count": len(frame),
         "consumed_kwh": round(float(frame["wh"].sum()) / 1000, 3) if len(frame) else 0.0,
         "raw_answers_used": len(responses),
     }
     checks = _check_results(
-        ENPHASE_CONSUMPTION_INTERVALS, context, frame, 900, None, malformed, flagged, GRID_MAX_W
+        ENPHASE_CONSUMPTION_INTERVALS, context, frame, 900, None, problems, flagged, GRID_MAX_W
     )
     if not responses:
         metadata["note"] = (

@@ -3,6 +3,12 @@
 The watermark is the last raw row id parsed. Rows are read in id order a few thousand at a
 time and polls are taken whole (a poll's rows are written in one transaction, so their ids are
 contiguous), so re-parsing a year of one-minute polls never holds more than a batch in memory.
+
+A batch always ends with the watermark past every row in it. An answer that cannot be read
+(readings_from_poll catches whatever its parser raises) or whose values do not fit the table's
+columns (an int beyond INTEGER or BIGINT) gives no rows: it is counted as malformed and its row
+gets the reason in `parse_error`, in the same transaction as the readings and the watermark. A
+re-parse clears the reason of an answer it now reads.
 """
 
 from __future__ import annotations
@@ -14,9 +20,12 @@ import duckdb
 import pandas as pd
 
 from solar_pipeline.sources.envoy.readings import RawRow, readings_from_poll
+from solar_pipeline.warehouse.fit import split_fitting
+from solar_pipeline.warehouse.parse_errors import mark_parsed
 from solar_pipeline.warehouse.watermarks import get_watermark, set_watermark
 
 CONSUMER = "envoy.readings"
+RAW_TABLE = "raw.envoy_responses"
 # About 500 polls of 6 answers: a few MB of bodies in memory at a time.
 ROWS_PER_BATCH = 3000
 
@@ -42,6 +51,26 @@ class IngestStats:
     written: Counter = field(default_factory=Counter)
     malformed: Counter = field(default_factory=Counter)
     error_answers: int = 0
+    # A few raw ids per kind of the answers flagged, for the run's metadata.
+    malformed_ids: dict[str, list[int]] = field(default_factory=dict)
+
+    def flagged(self, kind: str, raw_id: int) -> None:
+        self.malformed[kind] += 1
+        ids = self.malformed_ids.setdefault(kind, [])
+        if len(ids) < 20:
+            ids.append(raw_id)
+
+
+def _fitting(
+    conn: duckdb.DuckDBPyConnection, kind: str, rows: list[dict]
+) -> tuple[list[dict], dict[int, str]]:
+    """(the rows of answers that fit the table whole, {raw id: why not} for the others): an
+    answer with one row that does not fit is malformed, and none of its rows is kept."""
+    good, bad = split_fitting(conn, TABLES[kind], rows)
+    misfits: dict[int, str] = {}
+    for row, why in bad:
+        misfits.setdefault(row["raw_id"], f"{why} ({TABLES[kind]})")
+    return [row for row in good if row["raw_id"] not in misfits], misfits
 
 
 def _insert_new(conn: duckdb.DuckDBPyConnection, kind: str, rows: list[dict]) -> int:
@@ -107,17 +136,30 @@ def ingest(conn: duckdb.DuckDBPyConnection, full: bool = False) -> IngestStats:
         for poll_id, serial, firmware, *rest in rows:
             polls.setdefault(poll_id, (serial, firmware, []))[2].append(RawRow(*rest))
         found: dict[str, list[dict]] = {kind: [] for kind in TABLES}
+        problems: dict[int, tuple[str, str]] = {}
         for serial, firmware, poll_rows in polls.values():
             readings = readings_from_poll(serial, firmware, poll_rows)
             found["production"] += readings.production
             found["inverters"] += readings.inverters
             found["meters"] += readings.meters
-            stats.malformed.update(readings.malformed)
+            problems.update(readings.problems)
             stats.error_answers += readings.error_answers
-        mark = rows[-1][3]
+        for kind in TABLES:
+            found[kind], misfits = _fitting(conn, kind, found[kind])
+            problems.update({raw_id: (kind, why) for raw_id, why in misfits.items()})
+        for raw_id, (kind, _) in sorted(problems.items()):
+            stats.flagged(kind, raw_id)
+        first, mark = mark, rows[-1][3]
         conn.execute("BEGIN TRANSACTION")
         for kind, new in found.items():
             stats.written[kind] += _insert_new(conn, kind, new)
+        # This batch's verdicts: the new reasons, and no stale one from an earlier parse.
+        conn.execute(
+            f"UPDATE {RAW_TABLE} SET parse_error = NULL "
+            "WHERE id > ? AND id <= ? AND parse_error IS NOT NULL",
+            [first, mark],
+        )
+        mark_parsed(conn, RAW_TABLE, {i: why for i, (_, why) in problems.items()})
         set_watermark(conn, CONSUMER, mark)
         conn.execute("COMMIT")
         stats.polls += len(polls)

@@ -109,10 +109,15 @@ def envoy_readings(
                     asset_key=key,
                     check_name=WELL_FORMED_CHECK,
                     passed=bad == 0,
-                    metadata={"malformed_answers": bad},
+                    metadata={
+                        "malformed_answers": bad,
+                        "malformed_raw_ids": dg.MetadataValue.json(
+                            stats.malformed_ids.get(kind, [])
+                        ),
+                    },
                     description=(
                         f"{bad} gateway answers could not be parsed; their text is kept in "
-                        "raw.envoy_responses"
+                        "raw.envoy_responses, with the reason in parse_error"
                         if bad
                         else None
                     ),

@@ -1,7 +1,11 @@
 """Enphase v4 JSON bodies -> rows. Pure functions: no HTTP, no SQL.
 
 Every parser raises ParseError when the shape is not what the API documents, so the caller can
-count and flag the response while its raw text stays in raw.enphase_responses.
+count and flag the response while its raw text stays in raw.enphase_responses. That includes a
+value of the wrong type (text, a list or object, a boolean where a number belongs), NaN or
+Infinity (Python's json reads both, and 1e400 as Infinity) and times no datetime holds: each
+row holds only None, bool, int, str, a finite float or a datetime. Whether an int fits its
+column (INTEGER, BIGINT) is the caller's check (warehouse/fit.py), against the table itself.
 """
 
 from __future__ import annotations
@@ -10,6 +14,50 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from solar_pipeline.sources.enphase.errors import ParseError
+from solar_pipeline.sources.parsing import loads as _loads
+from solar_pipeline.sources.parsing import number, shown
+
+
+def loads(body: str | bytes) -> Any:
+    """A stored answer's text -> JSON; ParseError when it is not JSON or nested too deeply."""
+    try:
+        return _loads(body)
+    except (ValueError, TypeError) as exc:
+        raise ParseError(f"not JSON: {getattr(exc, 'msg', exc)}") from None
+
+
+def _int(value: Any, what: str) -> int | None:
+    """A JSON number as an int (a float is rounded); None for null; ParseError otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    result = number(value, what, ParseError)
+    return None if result is None else round(result)
+
+
+def _required_int(value: Any, what: str) -> int:
+    result = _int(value, what)
+    if result is None:
+        raise ParseError(f"{what} is missing")
+    return result
+
+
+def _text(value: Any, what: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ParseError(f"{what} = {shown(value)} is not text")
+    return value
+
+
+def _label(value: Any, what: str) -> str:
+    """An id or serial: text, or a number spelled as one."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ParseError(f"{what} = {shown(value)} is not an id")
+    return str(value)
+
+
+def _bool(value: Any, what: str) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise ParseError(f"{what} = {shown(value)} is not true or false")
+    return value
 
 
 def ts(value: Any) -> datetime | None:
@@ -17,12 +65,12 @@ def ts(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ParseError(f"expected epoch seconds, got {value!r}")
+        raise ParseError(f"expected epoch seconds, got {shown(value)}")
     try:
         return datetime.fromtimestamp(value, UTC)
     except (OverflowError, OSError, ValueError):
-        # Beyond what a datetime holds (year 1..9999): a malformed answer, not a crash.
-        raise ParseError(f"epoch seconds out of range: {value!r}") from None
+        # Beyond what a datetime holds (year 1..9999), NaN, Infinity: a malformed answer.
+        raise ParseError(f"epoch seconds out of range: {shown(value)}") from None
 
 
 def _dict(body: Any, what: str) -> dict[str, Any]:
@@ -44,19 +92,19 @@ def parse_summary(body: Any) -> dict[str, Any]:
     b = _dict(body, "summary")
     try:
         return {
-            "system_id": int(b["system_id"]),
-            "status": b.get("status"),
-            "current_power_w": b.get("current_power"),
-            "energy_today_wh": b.get("energy_today"),
-            "energy_lifetime_wh": b.get("energy_lifetime"),
+            "system_id": _required_int(b.get("system_id"), "summary system_id"),
+            "status": _text(b.get("status"), "summary status"),
+            "current_power_w": _int(b.get("current_power"), "summary current_power"),
+            "energy_today_wh": _int(b.get("energy_today"), "summary energy_today"),
+            "energy_lifetime_wh": _int(b.get("energy_lifetime"), "summary energy_lifetime"),
             "last_report_at": ts(b.get("last_report_at")),
             "last_interval_end_at": ts(b.get("last_interval_end_at")),
             "summary_date": date.fromisoformat(b["summary_date"])
             if b.get("summary_date")
             else None,
-            "source": b.get("source"),
-            "size_w": b.get("size_w"),
-            "modules": b.get("modules"),
+            "source": _text(b.get("source"), "summary source"),
+            "size_w": _int(b.get("size_w"), "summary size_w"),
+            "modules": _int(b.get("modules"), "summary modules"),
         }
     except (KeyError, ValueError, TypeError) as exc:
         raise ParseError(f"summary: {exc!r}") from None
@@ -65,15 +113,16 @@ def parse_summary(body: Any) -> dict[str, Any]:
 def parse_events(body: Any) -> list[dict[str, Any]]:
     b = _dict(body, "events")
     rows = []
-    for e in _list(b, "events", "events"):
+    for n, e in enumerate(_list(b, "events", "events")):
+        what = f"events[{n}]"
         try:
             rows.append(
                 {
-                    "system_id": int(b["system_id"]),
-                    "event_type_id": int(e["event_type_id"]),
+                    "system_id": _required_int(b.get("system_id"), "events system_id"),
+                    "event_type_id": _required_int(e["event_type_id"], f"{what} event_type_id"),
                     # `events` says "Closed"/"Info", `open_events` says "open": one spelling.
-                    "status": str(e["status"]).lower(),
-                    "serial_number": str(e.get("serial_number") or ""),
+                    "status": _label(e["status"], f"{what} status").lower(),
+                    "serial_number": _label(e.get("serial_number") or "", f"{what} serial"),
                     "started_at": ts(e["event_start_time"]),
                     "ended_at": ts(e.get("event_end_time")),
                 }
@@ -86,15 +135,16 @@ def parse_events(body: Any) -> list[dict[str, Any]]:
 def parse_alarms(body: Any) -> list[dict[str, Any]]:
     b = _dict(body, "alarms")
     rows = []
-    for a in _list(b, "alarms", "alarms"):
+    for n, a in enumerate(_list(b, "alarms", "alarms")):
+        what = f"alarms[{n}]"
         try:
             rows.append(
                 {
-                    "system_id": int(b["system_id"]),
-                    "alarm_id": str(a["id"]),  # ids are strings, sometimes dotted
-                    "severity": int(a["severity"]) if a.get("severity") is not None else None,
-                    "event_type_id": int(a["event_type_id"]),
-                    "cleared": bool(a.get("cleared", False)),
+                    "system_id": _required_int(b.get("system_id"), "alarms system_id"),
+                    "alarm_id": _label(a["id"], f"{what} id"),  # ids are strings, sometimes dotted
+                    "severity": _int(a.get("severity"), f"{what} severity"),
+                    "event_type_id": _required_int(a["event_type_id"], f"{what} event_type_id"),
+                    "cleared": bool(_bool(a.get("cleared", False), f"{what} cleared")),
                     "started_at": ts(a["alarm_start_time"]),
                     "ended_at": ts(a.get("alarm_end_time")),
                 }
@@ -142,15 +192,19 @@ def parse_intervals(endpoint: str, body: Any) -> list[dict[str, Any]]:
     field = INTERVAL_ENERGY_FIELD[endpoint]
     b = _dict(body, endpoint)
     rows = []
-    for i in _list(b, "intervals", endpoint):
+    for n, i in enumerate(_list(b, "intervals", endpoint)):
+        what = f"{endpoint} intervals[{n}]"
         try:
-            wh = i[field]
+            end_at = _required_int(i["end_at"], f"{what} end_at")
+            ts(end_at)  # a time a datetime holds, or ParseError
             rows.append(
                 {
-                    "end_at": int(i["end_at"]),
-                    "wh": None if wh is None else round(wh),
-                    "devices_reporting": i.get("devices_reporting"),
-                    "powr_w": i.get("powr"),
+                    "end_at": end_at,
+                    "wh": _int(i[field], f"{what} {field}"),
+                    "devices_reporting": _int(
+                        i.get("devices_reporting"), f"{what} devices_reporting"
+                    ),
+                    "powr_w": _int(i.get("powr"), f"{what} powr"),
                 }
             )
         except (KeyError, ValueError, TypeError) as exc:
@@ -171,13 +225,17 @@ def parse_energy_lifetime(body: Any) -> list[dict[str, Any]]:
         return [
             {
                 "day": start + timedelta(days=n),
-                "produced_wh": int(wh),
-                "micro_wh": int(micro[n]) if n < len(micro) else None,
-                "meter_wh": int(meter[n]) if n < len(meter) else None,
+                "produced_wh": _required_int(wh, f"energy_lifetime production[{n}]"),
+                "micro_wh": _required_int(micro[n], f"energy_lifetime micro_production[{n}]")
+                if n < len(micro)
+                else None,
+                "meter_wh": _required_int(meter[n], f"energy_lifetime meter_production[{n}]")
+                if n < len(meter)
+                else None,
             }
             for n, wh in enumerate(produced)
         ]
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, OverflowError) as exc:
         raise ParseError(f"energy_lifetime: {exc!r}") from None
 
 

@@ -10,11 +10,12 @@ hardware.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from solar_pipeline.sources.envoy.client import EnvoyClient, EnvoyResponse
 from solar_pipeline.sources.envoy.errors import EnvoyUnreachable
 from solar_pipeline.sources.envoy.parse import EnvoyInfo
-from solar_pipeline.sources.http import json_or_none
+from solar_pipeline.sources.parsing import loads
 
 PRODUCTION = "/production.json?details=1"
 PRODUCTION_V1 = "/api/v1/production"
@@ -35,23 +36,34 @@ class PollResult:
         return self.error is None
 
 
-def _usable_json(resp: EnvoyResponse, key: str | None = None) -> bool:
+def _json_body(resp: EnvoyResponse) -> Any:
+    """The body as JSON, None when it is not (also when nested too deeply to read: the answer
+    is kept raw and the readings asset flags it)."""
     if resp.status != 200 or not resp.body or resp.error is not None:
+        return None
+    try:
+        return loads(resp.body)
+    except ValueError:
+        return None
+
+
+def _usable_json(resp: EnvoyResponse, key: str | None = None) -> bool:
+    data = _json_body(resp)
+    if data is None:
         return False
-    # json_or_none, not json.loads: deeply nested JSON must not end the poll (RecursionError).
-    data = json_or_none(resp.body)
-    return data is not None and (key is None or (isinstance(data, dict) and key in data))
+    return key is None or (isinstance(data, dict) and key in data)
 
 
 def _complete_device_data(resp: EnvoyResponse) -> bool:
     """device_data answered and lists every device (it stops at deviceDataLimit, 50)."""
-    if not _usable_json(resp, "deviceCount"):
+    data = _json_body(resp)
+    if not isinstance(data, dict) or "deviceCount" not in data:
         return False
-    data = json_or_none(resp.body)
-    if not isinstance(data, dict):
-        return False
-    limit = data.get("deviceDataLimit")
-    return not (isinstance(limit, int) and data.get("deviceCount", 0) >= limit)
+    count, limit = data.get("deviceCount"), data.get("deviceDataLimit")
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        return True
+    # A count that is not a number says nothing about the limit: ask the v1 list as well.
+    return isinstance(count, int | float) and not isinstance(count, bool) and count < limit
 
 
 def poll_once(client: EnvoyClient) -> PollResult:

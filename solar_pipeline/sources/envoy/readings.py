@@ -6,7 +6,9 @@ Pure: the caller reads raw rows and writes the result. The rules:
 - inverters: /ivp/pdm/device_data when it lists every device, else the v1 inverter list;
 - meters: /ivp/meters joined with /ivp/meters/readings of the same poll.
 Any other 200 answer whose body does not parse counts as malformed, even when a fallback
-source filled in: a changed body is worth a look.
+source filled in: a changed body is worth a look. Whatever goes wrong reading one answer (the
+parser's EnvoyParseError, or any other exception a body nobody foresaw sets off) marks that
+answer in `problems` and the poll goes on: one answer can never stop the ingest.
 """
 
 from __future__ import annotations
@@ -20,12 +22,18 @@ from solar_pipeline.sources.envoy import poll
 from solar_pipeline.sources.envoy.parse import (
     EnvoyParseError,
     firmware_version,
+    join_meters,
     parse_api_v1_production,
     parse_device_data,
     parse_inverters_v1,
-    parse_meters,
+    parse_meter_list,
+    parse_meter_readings,
     parse_production_json,
 )
+from solar_pipeline.sources.parsing import reason
+
+# What parse_error keeps of a message: enough to see the field and the value.
+PROBLEM_CHARS = 500
 
 
 class RawRow(NamedTuple):
@@ -43,6 +51,14 @@ class PollReadings:
     meters: list[dict] = field(default_factory=list)
     malformed: Counter = field(default_factory=Counter)
     error_answers: int = 0
+    # raw id -> (kind, why the answer could not be read): stored in its row's parse_error.
+    problems: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    def flag(self, kind: str, row: RawRow, exc: Exception) -> None:
+        """Count a malformed answer and say why."""
+        self.malformed[kind] += 1
+        why = reason(exc, EnvoyParseError)
+        self.problems[row.id] = (kind, f"{row.endpoint}: {why}"[:PROBLEM_CHARS])
 
 
 def _ts(epoch: float | None, fallback: datetime) -> datetime:
@@ -68,24 +84,39 @@ def _production(serial: str, firmware: str, rows: list[RawRow], out: PollReading
         if row is None:
             continue
         try:
-            parsed = parser(row.body)
-        except EnvoyParseError:
+            out.production = [
+                {
+                    **p,
+                    "reading_at": _ts(p["reading_at"], row.fetched_at),
+                    "fetched_at": row.fetched_at,
+                    "envoy_serial": serial,
+                    "raw_id": row.id,
+                }
+                for p in parser(row.body)
+            ]
+        except EnvoyParseError as exc:
             if endpoint != poll.PRODUCTION or (
                 firmware_version(firmware)[:1] >= PRODUCTION_JSON_MIN_VERSION
             ):
-                out.malformed["production"] += 1
+                out.flag("production", row, exc)
             continue
-        out.production = [
-            {
-                **p,
-                "reading_at": _ts(p["reading_at"], row.fetched_at),
-                "fetched_at": row.fetched_at,
-                "envoy_serial": serial,
-                "raw_id": row.id,
-            }
-            for p in parsed
-        ]
+        except Exception as exc:  # a malformed answer is flagged, never fatal
+            out.flag("production", row, exc)
+            continue
         return
+
+
+def _inverter_rows(row: RawRow, serial: str, source: str, parsed: list[dict]) -> list[dict]:
+    return [
+        {
+            **p,
+            "last_report_at": datetime.fromtimestamp(p["last_report_at"], UTC),
+            "source": source,
+            "raw_id": row.id,
+            "envoy_serial": serial,
+        }
+        for p in parsed
+    ]
 
 
 def _inverters(serial: str, rows: list[RawRow], out: PollReadings) -> None:
@@ -94,42 +125,42 @@ def _inverters(serial: str, rows: list[RawRow], out: PollReadings) -> None:
         try:
             parsed, truncated = parse_device_data(device_data.body)
             if not truncated:
-                out.inverters = [
-                    {**p, "source": "device_data", "raw_id": device_data.id} for p in parsed
-                ]
-        except EnvoyParseError:
-            out.malformed["inverters"] += 1
+                out.inverters = _inverter_rows(device_data, serial, "device_data", parsed)
+        except Exception as exc:  # a malformed answer is flagged, never fatal
+            out.flag("inverters", device_data, exc)
     v1 = _last_ok(rows, poll.INVERTERS_V1)
     if not out.inverters and v1 is not None:
         try:
-            out.inverters = [
-                {**p, "source": "api_v1", "raw_id": v1.id} for p in parse_inverters_v1(v1.body)
-            ]
-        except EnvoyParseError:
-            out.malformed["inverters"] += 1
-    for p in out.inverters:
-        p["last_report_at"] = datetime.fromtimestamp(p["last_report_at"], UTC)
-        p["envoy_serial"] = serial
+            out.inverters = _inverter_rows(v1, serial, "api_v1", parse_inverters_v1(v1.body))
+        except Exception as exc:  # a malformed answer is flagged, never fatal
+            out.flag("inverters", v1, exc)
 
 
 def _meters(serial: str, rows: list[RawRow], out: PollReadings) -> None:
     meters, readings = _last_ok(rows, poll.METERS), _last_ok(rows, poll.METER_READINGS)
     if meters is None or readings is None:
         return
-    try:
-        parsed = parse_meters(meters.body, readings.body)
-    except EnvoyParseError:
-        out.malformed["meters"] += 1
+    # Each answer on its own, so the flag lands on the one that is malformed.
+    parsed = []
+    for row, parser in ((meters, parse_meter_list), (readings, parse_meter_readings)):
+        try:
+            parsed.append(parser(row.body))
+        except Exception as exc:  # a malformed answer is flagged, never fatal
+            out.flag("meters", row, exc)
+    if len(parsed) < 2:
         return
-    out.meters = [
-        {
-            **m,
-            "reading_at": _ts(m["reading_at"], readings.fetched_at),
-            "envoy_serial": serial,
-            "raw_id": readings.id,
-        }
-        for m in parsed
-    ]
+    try:
+        out.meters = [
+            {
+                **m,
+                "reading_at": _ts(m["reading_at"], readings.fetched_at),
+                "envoy_serial": serial,
+                "raw_id": readings.id,
+            }
+            for m in join_meters(*parsed)
+        ]
+    except Exception as exc:  # a malformed answer is flagged, never fatal
+        out.flag("meters", readings, exc)
 
 
 def readings_from_poll(serial: str, firmware: str | None, rows: list[RawRow]) -> PollReadings:

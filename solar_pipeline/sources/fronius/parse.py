@@ -14,7 +14,6 @@ Sources produced here:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from solar_pipeline.energy.model import Interval, counter_intervals
 from solar_pipeline.sources.fronius.errors import FroniusApiError, FroniusParseError
+from solar_pipeline.sources.parsing import LARGEST, in_datetime_range, loads, number, shown
 
 PRODUCED_CHANNEL = "EnergyReal_WAC_Sum_Produced"
 ARCHIVE_STEP_S = 300
@@ -94,7 +94,7 @@ def parse_envelope(body: str | None, endpoint: str, tz: str) -> Envelope:
     if body is None:
         raise FroniusParseError(f"Fronius {endpoint}: no body")
     try:
-        doc = json.loads(body)
+        doc = loads(body)
     except ValueError as exc:
         raise FroniusParseError(f"Fronius {endpoint}: not JSON ({exc})") from None
     head = _obj(doc, "Head", endpoint)
@@ -122,11 +122,13 @@ def checked_data(body: str | None, endpoint: str, tz: str) -> Envelope:
 def parse_time(raw: Any, tz: str, what: str = "timestamp") -> datetime:
     """RFC 3339 (offset or Z) as is; a naive date/time is site-local per the documentation."""
     if not isinstance(raw, str):
-        raise FroniusParseError(f"Fronius {what}: time {raw!r} is not a string")
+        raise FroniusParseError(f"Fronius {what}: time {shown(raw)} is not a string")
     try:
         at = datetime.fromisoformat(raw.strip())
     except ValueError:
-        raise FroniusParseError(f"Fronius {what}: time {raw!r} is not RFC 3339") from None
+        raise FroniusParseError(f"Fronius {what}: time {shown(raw)} is not RFC 3339") from None
+    if not in_datetime_range(at):
+        raise FroniusParseError(f"Fronius {what}: time {shown(raw)} is not a time of any day")
     if at.tzinfo is None:
         # fold=0: an ambiguous wall time (the repeated autumn hour) is taken as the first one.
         at = at.replace(tzinfo=ZoneInfo(tz))
@@ -181,7 +183,7 @@ def parse_inverter_system(body: str | None, tz: str) -> InverterSystem:
             raise FroniusParseError(f"Fronius {endpoint}: {name}.Values missing")
         nums = [_num(values, k, endpoint, f"{name}.Values.") for k in values]
         present = [v for v in nums if v is not None]
-        return sum(present) if present else None
+        return _finite(sum(present), f"Fronius {endpoint}: {name} total") if present else None
 
     return InverterSystem(
         env.timestamp,
@@ -202,7 +204,7 @@ def parse_meter_system(body: str | None, tz: str) -> list[MeterReading]:
             raise FroniusParseError(f"Fronius {endpoint}: meter {device_id} is not an object")
         stamp = _num(node, "TimeStamp", endpoint, f"meter {device_id} ")
         if stamp is not None:
-            at = datetime.fromtimestamp(stamp, UTC)
+            at = _epoch(stamp, f"Fronius {endpoint}: meter {device_id} TimeStamp")
         elif env.timestamp is not None:
             at = env.timestamp
         else:
@@ -332,10 +334,21 @@ def _archive_nodes(
                 seconds = int(str(key).strip())
             except ValueError:
                 raise FroniusParseError(
-                    f"Fronius {endpoint}: {name}.{channel} key {key!r} is not seconds"
+                    f"Fronius {endpoint}: {name}.{channel} key {shown(key)} is not seconds"
                 ) from None
             num = _num(values, key, endpoint, f"{name}.{channel}.")
             if num is not None:
+                # Start + key (and the half day archive_daily adds) must be a real time.
+                for shift in (0, 43200):
+                    try:
+                        later = start + timedelta(seconds=seconds + shift)
+                    except OverflowError:
+                        later = datetime.max
+                    if not in_datetime_range(later):
+                        raise FroniusParseError(
+                            f"Fronius {endpoint}: {name}.{channel} key {shown(key)} "
+                            "is beyond any day"
+                        )
                 pairs.append((seconds, num))
         nodes.append((start, sorted(pairs)))
     return nodes
@@ -352,15 +365,26 @@ def _obj(parent: Any, key: str, endpoint: str, path: str = "") -> dict:
 
 
 def _num(node: dict, key: str, endpoint: str, path: str = "") -> float | None:
-    """A number, or None for null/absent; FroniusParseError for anything else."""
-    value = node.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise FroniusParseError(f"Fronius {endpoint}: {path}{key} = {value!r} is not a number")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise FroniusParseError(f"Fronius {endpoint}: {path}{key} is not finite")
-    return float(value)
+    """A number, or None for null/absent; FroniusParseError for anything else (text, bool,
+    NaN, Infinity, 1e400, a number beyond any meter)."""
+    return number(node.get(key), f"Fronius {endpoint}: {path}{key}", FroniusParseError)
+
+
+def _finite(total: float, what: str) -> float:
+    """A sum of readings, which must stay a number."""
+    if not math.isfinite(total) or abs(total) > LARGEST:
+        raise FroniusParseError(f"{what} = {shown(total)} is too large to be a reading")
+    return total
+
+
+def _epoch(stamp: float, what: str) -> datetime:
+    try:
+        at = datetime.fromtimestamp(stamp, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise FroniusParseError(f"{what} = {shown(stamp)} is not a time") from None
+    if not in_datetime_range(at):
+        raise FroniusParseError(f"{what} = {shown(stamp)} is not a time of any day")
+    return at
 
 
 __all__ = [

@@ -32,7 +32,6 @@ is left out and listed in `problems`, so one odd sample never loses the rest.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import pairwise
@@ -41,7 +40,13 @@ from zoneinfo import ZoneInfo
 
 from solar_pipeline.energy.model import Interval, local_day_bounds
 from solar_pipeline.sources.goodwe.errors import ParseError
-from solar_pipeline.sources.parsing import NaiveLocaliser, nonnegative_number
+from solar_pipeline.sources.parsing import (
+    NaiveLocaliser,
+    in_datetime_range,
+    loads,
+    nonnegative_number,
+    shown,
+)
 
 SOURCE_DAILY = "goodwe_daily"
 SOURCE_PAC = "goodwe_pac"
@@ -81,7 +86,7 @@ def _payload(body: str | bytes | None, what: str) -> Any:
     if body is None or body == "" or body == b"":
         raise ParseError(f"{what}: empty body")
     try:
-        answer = json.loads(body)
+        answer = loads(body)
     except ValueError as exc:
         raise ParseError(f"{what}: body is not JSON ({exc.msg} at {exc.pos})") from None
     if not isinstance(answer, dict):
@@ -89,19 +94,23 @@ def _payload(body: str | bytes | None, what: str) -> Any:
     code = answer.get("code")
     if code is None:
         raise ParseError(f"{what}: the answer has no 'code'")
-    if str(code) not in SUCCESS_CODES:
-        raise ParseError(f"{what}: error answer, code {code}: {answer.get('msg')!r}")
+    if not isinstance(code, str | int) or str(code) not in SUCCESS_CODES:
+        said = str(code)[:40] if isinstance(code, str | int) else shown(code)
+        raise ParseError(f"{what}: error answer, code {said}: {shown(answer.get('msg'))}")
     return answer.get("data")
 
 
 def _strptime(raw: Any, formats: tuple[str, ...]) -> datetime | None:
+    """The first format that reads `raw`; None when none does, or when the time lies where
+    no UTC offset can move it (years 1 and 9999)."""
     if not isinstance(raw, str):
         return None
     for fmt in formats:
         try:
-            return datetime.strptime(raw.strip(), fmt)
+            parsed = datetime.strptime(raw.strip(), fmt)
         except ValueError:
             continue
+        return parsed if in_datetime_range(parsed) else None
     return None
 
 
@@ -128,12 +137,12 @@ def parse_daily_energy(body: str | bytes | None, timezone: str) -> ParsedDaily:
             continue
         parsed = _strptime(item.get("d"), DAY_FORMATS)
         if parsed is None:
-            problems.append(f"{what}[{i}]: bad day {item.get('d')!r}")
+            problems.append(f"{what}[{i}]: bad day {shown(item.get('d'))}")
             continue
         day = parsed.date()
         kwh = nonnegative_number(item.get("p"), strings=True)
         if kwh is None:
-            problems.append(f"{what}[{i}] {day}: bad energy {item.get('p')!r}")
+            problems.append(f"{what}[{i}] {day}: bad energy {shown(item.get('p'))}")
             continue
         if day in daily:
             problems.append(f"{what}[{i}] {day}: listed twice, the first value is kept")
@@ -179,7 +188,7 @@ def parse_day_power(
             continue
         naive = _strptime(item.get("date"), TIME_FORMATS)
         if naive is None:
-            problems.append(f"{what}[{i}]: bad time {item.get('date')!r}")
+            problems.append(f"{what}[{i}]: bad time {shown(item.get('date'))}")
             continue
         label = f"{what}[{i}] {naive:%Y-%m-%d %H:%M:%S}"
         if day is not None and naive.date() != day:
@@ -192,7 +201,7 @@ def parse_day_power(
         problems.extend(f"{label}: {f}" for f in flags)
         watts = nonnegative_number(item.get("pac"), strings=True)
         if watts is None:
-            problems.append(f"{label}: bad power {item.get('pac')!r}")
+            problems.append(f"{label}: bad power {shown(item.get('pac'))}")
             continue
         points.append((instant, watts, flags))
     points.sort(key=lambda p: p[0])

@@ -26,7 +26,6 @@ A body of the wrong shape raises ParseError; a bad single value is left out, lis
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -34,7 +33,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from solar_pipeline.energy.model import Interval, local_day_bounds
-from solar_pipeline.sources.parsing import nonnegative_number
+from solar_pipeline.sources.parsing import in_datetime_range, loads, nonnegative_number, shown
 from solar_pipeline.sources.sma.errors import ParseError
 
 FIGURES = {
@@ -75,7 +74,7 @@ def _load(body: str | bytes | None, what: str) -> dict[str, Any]:
     if body is None or body == "" or body == b"":
         raise ParseError(f"{what}: empty body")
     try:
-        data = json.loads(body)
+        data = loads(body)
     except ValueError as exc:
         msg = getattr(exc, "msg", str(exc))
         raise ParseError(f"{what}: body is not JSON ({msg})") from None
@@ -86,8 +85,8 @@ def _load(body: str | bytes | None, what: str) -> dict[str, Any]:
 
 def _sources(data: dict[str, Any], what: str) -> tuple[str, str]:
     set_type = data.get("setType", "EnergyAndPowerPv")
-    if set_type not in SOURCES:
-        raise ParseError(f"{what}: set type {set_type!r} is not parsed ({', '.join(SOURCES)})")
+    if not isinstance(set_type, str) or set_type not in SOURCES:
+        raise ParseError(f"{what}: set type {shown(set_type)} is not parsed ({', '.join(SOURCES)})")
     return SOURCES[set_type]
 
 
@@ -105,19 +104,21 @@ def _plant_zone(data: dict[str, Any], timezone: str, what: str, problems: list[s
     stated = plant.get("timezone") if isinstance(plant, dict) else None
     if isinstance(stated, str) and stated and stated != timezone:
         problems.append(
-            f"{what}: the plant's time zone is {stated!r}, the site's {timezone!r}; times were "
-            f"read in {timezone!r}"
+            f"{what}: the plant's time zone is {shown(stated)}, the site's {timezone!r}; "
+            f"times were read in {timezone!r}"
         )
     return stated if isinstance(stated, str) else None
 
 
 def _time(raw: Any) -> datetime | None:
+    """An ISO time; None when it is not one, or lies where no UTC offset can move it."""
     if not isinstance(raw, str):
         return None
     try:
-        return datetime.fromisoformat(raw)
+        stamp = datetime.fromisoformat(raw)
     except ValueError:
         return None
+    return stamp if in_datetime_range(stamp) else None
 
 
 def _figures(item: dict[str, Any], label: str, problems: list[str]) -> tuple[dict, bool, bool]:
@@ -133,7 +134,7 @@ def _figures(item: dict[str, Any], label: str, problems: list[str]) -> tuple[dic
             continue
         wh = nonnegative_number(raw)
         if wh is None:
-            problems.append(f"{label}: bad {key} {raw!r}")
+            problems.append(f"{label}: bad {key} {shown(raw)}")
             bad = True
         else:
             present = True
@@ -182,8 +183,10 @@ def parse_day(
     problems: list[str] = []
     stated = _plant_zone(data, timezone, what, problems)
     resolution = data.get("resolution", "FiveMinutes")
-    if resolution not in STEPS:
-        raise ParseError(f"{what}: resolution {resolution!r} is not a series ({', '.join(STEPS)})")
+    if not isinstance(resolution, str) or resolution not in STEPS:
+        raise ParseError(
+            f"{what}: resolution {shown(resolution)} is not a series ({', '.join(STEPS)})"
+        )
     step = STEPS[resolution]
     localise = _EndLocaliser(zone)
     intervals: list[Interval] = []
@@ -195,7 +198,7 @@ def parse_day(
             continue
         stamp = _time(item.get("time"))
         if stamp is None:
-            problems.append(f"{label}: bad time {item.get('time')!r}")
+            problems.append(f"{label}: bad time {shown(item.get('time'))}")
             continue
         end, flags = localise(stamp)
         label = f"{label} {item['time']}"
@@ -230,7 +233,7 @@ def parse_month(body: str | bytes | None, timezone: str) -> ParsedSet:
     stated = _plant_zone(data, timezone, what, problems)
     resolution = data.get("resolution", "OneDay")
     if resolution != "OneDay":
-        raise ParseError(f"{what}: resolution {resolution!r}, expected 'OneDay'")
+        raise ParseError(f"{what}: resolution {shown(resolution)}, expected 'OneDay'")
     intervals: list[Interval] = []
     daily: dict[date, float] = {}
     seen: set[date] = set()
@@ -241,7 +244,7 @@ def parse_month(body: str | bytes | None, timezone: str) -> ParsedSet:
             continue
         stamp = _time(item.get("time"))
         if stamp is None:
-            problems.append(f"{label}: bad time {item.get('time')!r}")
+            problems.append(f"{label}: bad time {shown(item.get('time'))}")
             continue
         local = stamp.astimezone(zone).replace(tzinfo=None) if stamp.tzinfo else stamp
         label = f"{label} {item['time']}"

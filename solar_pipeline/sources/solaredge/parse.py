@@ -12,7 +12,6 @@ A body of the wrong shape raises ParseError; a bad single value is left out and 
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -20,7 +19,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from solar_pipeline.energy.model import Interval
-from solar_pipeline.sources.parsing import NaiveLocaliser, nonnegative_number
+from solar_pipeline.sources.parsing import (
+    NaiveLocaliser,
+    in_datetime_range,
+    loads,
+    nonnegative_number,
+    shown,
+)
 from solar_pipeline.sources.solaredge.errors import ParseError
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -65,7 +70,7 @@ def _load(body: str | bytes | None, what: str) -> dict[str, Any]:
     if body is None or body == "" or body == b"":
         raise ParseError(f"{what}: empty body")
     try:
-        data = json.loads(body)
+        data = loads(body)
     except ValueError as exc:
         raise ParseError(f"{what}: body is not JSON ({exc.msg} at {exc.pos})") from None
     if not isinstance(data, dict):
@@ -91,18 +96,28 @@ def _list(parent: dict[str, Any], key: str, what: str) -> list[Any]:
 
 def _scale(block: dict[str, Any], what: str) -> float:
     unit = block.get("unit", "Wh")
-    if unit not in UNITS:
-        raise ParseError(f"{what}: unknown unit {unit!r} (expected one of {', '.join(UNITS)})")
+    if not isinstance(unit, str) or unit not in UNITS:
+        raise ParseError(f"{what}: unknown unit {shown(unit)} (expected one of {', '.join(UNITS)})")
     return UNITS[unit]
 
 
+def _time_unit(block: dict[str, Any], what: str) -> str | None:
+    unit = block.get("timeUnit")
+    if unit is not None and not isinstance(unit, str):
+        raise ParseError(f"{what}: timeUnit {shown(unit)} is not text")
+    return unit
+
+
 def _naive(raw: Any) -> datetime | None:
+    """A label as a naive time; None when it is not one (or lies where no UTC offset can
+    move it: years 1 and 9999)."""
     if not isinstance(raw, str):
         return None
     try:
-        return datetime.strptime(raw, TIME_FORMAT)
+        naive = datetime.strptime(raw, TIME_FORMAT)
     except ValueError:
         return None
+    return naive if in_datetime_range(naive) else None
 
 
 def _series(
@@ -117,7 +132,7 @@ def _series(
             continue
         naive = _naive(item.get("date"))
         if naive is None:
-            problems.append(f"{what}[{i}]: bad date {item.get('date')!r}")
+            problems.append(f"{what}[{i}]: bad date {shown(item.get('date'))}")
             continue
         start, flags = localise(naive)
         if start is None:
@@ -127,7 +142,7 @@ def _series(
         raw = item.get("value")  # absent or null: no data for that period
         wh = nonnegative_number(raw)
         if raw is not None and wh is None:
-            problems.append(f"{what}[{i}] {naive:%Y-%m-%d %H:%M:%S}: bad value {raw!r}")
+            problems.append(f"{what}[{i}] {naive:%Y-%m-%d %H:%M:%S}: bad value {shown(raw)}")
             flags = (*flags, "bad_value")
         out.append((start, None if wh is None else wh * scale, flags))
     return out
@@ -144,7 +159,7 @@ def _step_end(start: datetime, unit: str, zone: ZoneInfo, what: str) -> datetime
         return start + STEPS[unit]
     if unit == "DAY":
         return _day_end(start, zone)
-    raise ParseError(f"{what}: timeUnit {unit!r} is not parsed into intervals")
+    raise ParseError(f"{what}: timeUnit {shown(unit)} is not parsed into intervals")
 
 
 # ---- endpoints -----------------------------------------------------------------------------
@@ -161,7 +176,7 @@ def parse_energy_details(body: str | bytes | None, timezone: str) -> ParsedEnerg
     what = "energyDetails"
     zone = ZoneInfo(timezone)
     block = _obj(_load(body, what), "energyDetails", what)
-    unit = block.get("timeUnit")
+    unit = _time_unit(block, what)
     scale = _scale(block, what)
     problems: list[str] = []
     figures: dict[datetime, dict[str, float | None]] = defaultdict(dict)
@@ -216,7 +231,7 @@ def parse_site_energy(body: str | bytes | None, timezone: str) -> ParsedEnergy:
     what = "energy"
     zone = ZoneInfo(timezone)
     block = _obj(_load(body, what), "energy", what)
-    unit = block.get("timeUnit")
+    unit = _time_unit(block, what)
     scale = _scale(block, what)
     problems: list[str] = []
     series = _series(_list(block, "values", what), zone, scale, what, problems)
@@ -231,7 +246,9 @@ def parse_site_energy(body: str | bytes | None, timezone: str) -> ParsedEnergy:
                 daily[local.date()] = wh
         return ParsedEnergy(daily_wh=daily, problems=tuple(problems))
     if unit not in STEPS:
-        raise ParseError(f"{what}: timeUnit {unit!r} is not parsed (DAY, QUARTER_OF_AN_HOUR, HOUR)")
+        raise ParseError(
+            f"{what}: timeUnit {shown(unit)} is not parsed (DAY, QUARTER_OF_AN_HOUR, HOUR)"
+        )
     intervals = [
         Interval(start, start + STEPS[unit], SOURCE_ENERGY, produced_wh=wh, flags=f)
         for start, wh, f in series

@@ -2,7 +2,8 @@ CREATE SCHEMA IF NOT EXISTS raw;
 
 CREATE SEQUENCE IF NOT EXISTS raw.enphase_responses_id;
 
--- Enphase cloud answers verbatim, written before anything parses them.
+-- Enphase cloud answers verbatim, written before anything parses them; parse_error marks an
+-- answer a typed asset could not read.
 CREATE TABLE IF NOT EXISTS raw.enphase_responses (
     id BIGINT DEFAULT nextval('raw.enphase_responses_id') PRIMARY KEY,
     fetched_at TIMESTAMPTZ NOT NULL,
@@ -17,5 +18,8 @@ CREATE TABLE IF NOT EXISTS raw.enphase_responses (
     valid_json BOOLEAN NOT NULL,
     covers_start TIMESTAMPTZ,
     covers_end TIMESTAMPTZ,
-    run_id VARCHAR
+    run_id VARCHAR,
+    parse_error VARCHAR
 );
+-- Databases created before parse_error existed.
+ALTER TABLE raw.enphase_responses ADD COLUMN IF NOT EXISTS parse_error VARCHAR;

@@ -1,7 +1,8 @@
 CREATE SEQUENCE IF NOT EXISTS raw.envoy_responses_id;
 
 -- Every gateway answer verbatim (also HTML, errors and invalid JSON), and polls that got no
--- answer at all (`error` set, no status). Written before anything parses it.
+-- answer at all (`error` set, no status). Written before anything parses it; parse_error marks
+-- an answer the readings asset could not read.
 CREATE TABLE IF NOT EXISTS raw.envoy_responses (
     id BIGINT DEFAULT nextval('raw.envoy_responses_id') PRIMARY KEY,
     fetched_at TIMESTAMPTZ NOT NULL,
@@ -14,8 +15,11 @@ CREATE TABLE IF NOT EXISTS raw.envoy_responses (
     body VARCHAR,
     firmware VARCHAR,
     poll_id VARCHAR NOT NULL,
-    run_id VARCHAR
+    run_id VARCHAR,
+    parse_error VARCHAR
 );
+-- Databases created before parse_error existed.
+ALTER TABLE raw.envoy_responses ADD COLUMN IF NOT EXISTS parse_error VARCHAR;
 
 CREATE SCHEMA IF NOT EXISTS envoy;
 
