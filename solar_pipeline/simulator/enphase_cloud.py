@@ -196,6 +196,13 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
         with self._lock:
             self._slow.clear()
 
+    def clear_faults(self) -> None:
+        """Disarm whatever fail_next, misbehave_next and slow_next armed and no request used
+        (a run that stopped early leaves the rest armed)."""
+        self._faults.clear()
+        self._misbehaviours.clear()
+        self.clear_slow()
+
     def corrupt_interval(self, telemetry: str, end_at: int, *values: float) -> None:
         """Serve the `telemetry` interval (production_micro, production_meter,
         consumption_meter) ending at `end_at` once per value, with that energy: one negative or

@@ -57,6 +57,11 @@ class FaultQueue(Generic[F]):
         with self._lock:
             self._faults.append(fault)
 
+    def clear(self) -> None:
+        """Disarm every fault not yet spent."""
+        with self._lock:
+            self._faults = []
+
     def take(self, matches: Callable[[F], bool]) -> F | None:
         """The first armed fault that matches this request, spending one of its uses."""
         with self._lock:
