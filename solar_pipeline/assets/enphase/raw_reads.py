@@ -6,9 +6,34 @@ import json
 from datetime import datetime
 from typing import Any
 
+import dagster as dg
 import duckdb
 
 RAW_TABLE = "raw.enphase_responses"
+WELL_FORMED_CHECK = "raw_answers_well_formed"
+
+
+def well_formed_result(
+    problems: dict[int, str], asset_key: dg.AssetKey | None = None
+) -> dg.AssetCheckResult:
+    """The typed assets' verdict on the answers they read: each unreadable one is named by raw
+    id (its reason is in its row's parse_error), and any fails the check."""
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=WELL_FORMED_CHECK,
+        passed=not problems,
+        metadata={
+            "malformed_answers": len(problems),
+            "malformed_raw_ids": dg.MetadataValue.json(sorted(problems)[:20]),
+        },
+        description=(
+            f"{len(problems)} answers could not be read; their text is kept in "
+            f"{RAW_TABLE}, with the reason in parse_error"
+            if problems
+            else None
+        ),
+    )
+
 
 # A usable answer: HTTP 200 with a JSON body. Everything else stays raw and flagged.
 USABLE = "status = 200 AND valid_json"

@@ -26,7 +26,7 @@ from solar_pipeline.warehouse.fit import column_checks, misfit, split_fitting
 from solar_pipeline.warehouse.parse_errors import mark_parsed
 from solar_pipeline.warehouse.watermarks import get_watermark, set_watermark
 
-WELL_FORMED_CHECK = "raw_answers_well_formed"
+WELL_FORMED_CHECK = raw_reads.WELL_FORMED_CHECK
 
 
 @dataclass
@@ -77,22 +77,7 @@ def _parse_new(
 def _result(rows: int, problems: dict[int, str], extra: dict | None = None) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={"rows_written": rows, "malformed_answers": len(problems), **(extra or {})},
-        check_results=[
-            dg.AssetCheckResult(
-                check_name=WELL_FORMED_CHECK,
-                passed=not problems,
-                metadata={
-                    "malformed_answers": len(problems),
-                    "malformed_raw_ids": dg.MetadataValue.json(sorted(problems)[:20]),
-                },
-                description=(
-                    f"{len(problems)} answers could not be read; their text is kept in "
-                    f"{raw_reads.RAW_TABLE}, with the reason in parse_error"
-                    if problems
-                    else None
-                ),
-            )
-        ],
+        check_results=[raw_reads.well_formed_result(problems)],
     )
 
 

@@ -23,7 +23,7 @@ PRODUCTION_METER = "telemetry/production_meter"
 CONSUMPTION_METER = "telemetry/consumption_meter"
 
 COMPLETE_DAYS_CHECK = "complete_days"
-WELL_FORMED_CHECK = "raw_answers_well_formed"
+WELL_FORMED_CHECK = raw_reads.WELL_FORMED_CHECK
 PLAUSIBLE_CHECK = "values_plausible"
 
 
@@ -61,21 +61,7 @@ def _check_results(
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"incomplete_days": len(short), "detail": dg.MetadataValue.json(short)},
         ),
-        dg.AssetCheckResult(
-            asset_key=asset_key,
-            check_name=WELL_FORMED_CHECK,
-            passed=not problems,
-            metadata={
-                "malformed_answers": len(problems),
-                "malformed_raw_ids": dg.MetadataValue.json(sorted(problems)[:20]),
-            },
-            description=(
-                f"{len(problems)} answers could not be read; their text is kept in "
-                f"{raw_reads.RAW_TABLE}, with the reason in parse_error"
-                if problems
-                else None
-            ),
-        ),
+        raw_reads.well_formed_result(problems, asset_key),
         dg.AssetCheckResult(
             asset_key=asset_key,
             check_name=PLAUSIBLE_CHECK,
