@@ -4,9 +4,14 @@ and, where the instance is the subject, a throw-away database on the machine's P
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,13 +19,15 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+import yaml
 
 from solar_pipeline.simulator import EnphaseCloudSimulator
 from solar_pipeline.simulator.envoy import EnvoySimulator
 from solar_pipeline_tests.conftest import SYSTEM
-from solar_pipeline_tests.helpers import ROOT
+from solar_pipeline_tests.helpers import ROOT, free_port
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+BIN = Path(sys.executable).parent
 
 
 @dataclass
@@ -114,3 +121,73 @@ def cli_env(**settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_HOME", "DAGSTER_PG"))}
     env.update(settings)
     return env
+
+
+class Deployment:
+    """The processes of deploy/docker-compose.yml on loopback: a gRPC code server and the daemon
+    reading a workspace file that points at it (runs are subprocesses of the code server). Each
+    process has its own group, so a kill takes its runs too; all are ended by stop()."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str]):
+        self.tmp_path, self.env = tmp_path, env
+        self.port = free_port()
+        self.workspace = tmp_path / "workspace.yaml"
+        deployed = yaml.safe_load((ROOT / "deploy" / "workspace.yaml").read_text())
+        deployed["load_from"][0]["grpc_server"].update(host="127.0.0.1", port=self.port)
+        self.workspace.write_text(yaml.safe_dump(deployed))
+        env["TEST_WORKSPACE"] = str(self.workspace)
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, args: list[str], log: str) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            args,
+            cwd=self.tmp_path,
+            env=self.env,
+            stdout=open(self.tmp_path / log, "ab"),  # noqa: SIM115 (closed with the process)
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes.append(proc)
+        return proc
+
+    def start_code_server(self) -> subprocess.Popen:
+        """Started and answering its health check, as Compose's healthcheck waits for."""
+        serve = ["code-server", "start", "-h", "127.0.0.1", "-p", str(self.port)]
+        location = ["-m", "solar_pipeline.definitions", "--location-name", "solar_pipeline"]
+        code = self.start([str(BIN / "dagster"), *serve, *location], "code_server.log")
+        log = self.tmp_path / "code_server.log"
+
+        def up() -> bool:
+            assert code.poll() is None, log.read_text()[-2000:]
+            check = [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(self.port)]
+            return subprocess.run(check, capture_output=True, env=self.env).returncode == 0
+
+        wait_for(up, 120, "the code server's health check", 1.0)
+        return code
+
+    def start_daemon(self) -> subprocess.Popen:
+        return self.start(
+            [str(BIN / "dagster-daemon"), "run", "-w", str(self.workspace)], "daemon.log"
+        )
+
+    def stop(self) -> None:
+        for proc in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.processes:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

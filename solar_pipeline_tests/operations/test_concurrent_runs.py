@@ -13,11 +13,7 @@ and no pool slot stays claimed once the runs are over.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -31,10 +27,16 @@ from dagster._core.instance.ref import InstanceRef
 
 from solar_pipeline.constants import DUCKDB_POOL
 from solar_pipeline.partitions import DAILY
-from solar_pipeline_tests.helpers import ROOT, free_port
-from solar_pipeline_tests.operations.conftest import PG, cli_env, postgres_instance_home
+from solar_pipeline_tests.helpers import ROOT
+from solar_pipeline_tests.operations.conftest import (
+    BIN,
+    PG,
+    Deployment,
+    cli_env,
+    postgres_instance_home,
+    wait_for,
+)
 
-BIN = Path(sys.executable).parent
 BACKFILL = ("2026-08-01", "2026-10-29")  # 90 days, with the 25-hour day of 2026-10-25
 VICTIM = ("2026-02-01", "2026-07-31")  # big enough to still be running when it is cancelled
 ENVOY_RUNS, POLLS = 3, 3
@@ -82,16 +84,6 @@ def failures(instance: dg.DagsterInstance, ids: dict[str, str]) -> str:
     return "\n".join(out)[-6000:]
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 def test_overlapping_runs_under_the_daemon(stack, pg_database, tmp_path, monkeypatch):
     home = tmp_path / "dagster_home"
     settings = postgres_instance_home(home, pg_database)
@@ -103,37 +95,9 @@ def test_overlapping_runs_under_the_daemon(stack, pg_database, tmp_path, monkeyp
     for key, value in settings.items():
         monkeypatch.setenv(key, value)
 
-    port = free_port()
-    workspace = tmp_path / "workspace.yaml"
-    deployed = yaml.safe_load((ROOT / "deploy" / "workspace.yaml").read_text())
-    deployed["load_from"][0]["grpc_server"].update(host="127.0.0.1", port=port)
-    workspace.write_text(yaml.safe_dump(deployed))
-    env["TEST_WORKSPACE"] = str(workspace)
-    processes = []
-
-    def start(args: list[str], log: str) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            args,
-            cwd=tmp_path,
-            env=env,
-            stdout=open(tmp_path / log, "wb"),  # noqa: SIM115 (closed with the process)
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        processes.append(proc)
-        return proc
-
-    serve = ["code-server", "start", "-h", "127.0.0.1", "-p", str(port)]
-    location = ["-m", "solar_pipeline.definitions", "--location-name", "solar_pipeline"]
-    code = start([str(BIN / "dagster"), *serve, *location], "code_server.log")
-
-    def code_server_up() -> bool:
-        assert code.poll() is None, (tmp_path / "code_server.log").read_text()[-2000:]
-        check = [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)]
-        return subprocess.run(check, capture_output=True, env=env).returncode == 0
-
-    wait_for(code_server_up, 120, "the code server's health check", 1.0)
-    start([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], "daemon.log")
+    deployment = Deployment(tmp_path, env)
+    deployment.start_code_server()
+    deployment.start_daemon()
     ids = {name: str(uuid.uuid4()) for name in ["backfill", "victim", "energy"]}
     ids.update({f"envoy{i}": str(uuid.uuid4()) for i in range(ENVOY_RUNS)})
     try:
@@ -187,14 +151,7 @@ def test_overlapping_runs_under_the_daemon(stack, pg_database, tmp_path, monkeyp
 
             wait_for(no_slot_claimed, 60, "the DuckDB pool slots to be free")
     finally:
-        for proc in processes:
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc in processes:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        deployment.stop()
 
     with psycopg2.connect(dbname=pg_database, **PG) as conn, conn.cursor() as cur:
         cur.execute("SELECT event FROM event_logs")

@@ -10,11 +10,9 @@ unreachable server), so the bound the test checks scales to the one dagster.yaml
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -24,9 +22,14 @@ import yaml
 from dagster._core.instance.ref import InstanceRef
 
 from solar_pipeline.constants import DUCKDB_POOL
-from solar_pipeline_tests.helpers import ROOT, free_port
-from solar_pipeline_tests.operations.conftest import cli_env, postgres_instance_home
-from solar_pipeline_tests.operations.test_concurrent_runs import BIN, failures, launch, wait_for
+from solar_pipeline_tests.helpers import ROOT
+from solar_pipeline_tests.operations.conftest import (
+    Deployment,
+    cli_env,
+    postgres_instance_home,
+    wait_for,
+)
+from solar_pipeline_tests.operations.test_concurrent_runs import failures, launch
 
 pytestmark = pytest.mark.slow
 
@@ -72,41 +75,9 @@ def test_a_killed_run_gives_its_pool_slot_back(
     for key, value in settings.items():  # this process reads the same instance
         monkeypatch.setenv(key, value)
     env = cli_env(**stack.env, **settings)
-    port = free_port()
-    workspace = tmp_path / "workspace.yaml"
-    deployed = yaml.safe_load((ROOT / "deploy" / "workspace.yaml").read_text())
-    deployed["load_from"][0]["grpc_server"].update(host="127.0.0.1", port=port)
-    workspace.write_text(yaml.safe_dump(deployed))
-    env["TEST_WORKSPACE"] = str(workspace)
-    processes: list[subprocess.Popen] = []
-
-    def start(args: list[str], log: str) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            args,
-            cwd=tmp_path,
-            env=env,
-            stdout=open(tmp_path / log, "ab"),  # noqa: SIM115 (closed with the process)
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own group: a kill takes its run subprocesses too
-        )
-        processes.append(proc)
-        return proc
-
-    def start_code_server() -> subprocess.Popen:
-        serve = ["code-server", "start", "-h", "127.0.0.1", "-p", str(port)]
-        location = ["-m", "solar_pipeline.definitions", "--location-name", "solar_pipeline"]
-        code = start([str(BIN / "dagster"), *serve, *location], "code_server.log")
-
-        def up() -> bool:
-            assert code.poll() is None, (tmp_path / "code_server.log").read_text()[-2000:]
-            check = [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)]
-            return subprocess.run(check, capture_output=True, env=env).returncode == 0
-
-        wait_for(up, 120, "the code server's health check", 1.0)
-        return code
-
-    code = start_code_server()
-    start([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], "daemon.log")
+    deployment = Deployment(tmp_path, env)
+    code = deployment.start_code_server()
+    deployment.start_daemon()
     ids = {"killed": str(uuid.uuid4()), "next": str(uuid.uuid4())}
     try:
         with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
@@ -125,7 +96,7 @@ def test_a_killed_run_gives_its_pool_slot_back(
             else:
                 os.killpg(code.pid, signal.SIGKILL)
                 code.wait()
-                code = start_code_server()  # what Compose's restart policy or Kubernetes does
+                deployment.start_code_server()  # what Compose's restart or Kubernetes does
             stack.cloud.clear_slow()
 
             tags = {"dagster/partition": "2026-11-21"}
@@ -152,7 +123,4 @@ def test_a_killed_run_gives_its_pool_slot_back(
                 assert re.search(r"is not running this run|has not answered for \d+ s", said)
             wait_for(lambda: not holders(), 30, "every slot to be free")
     finally:
-        for proc in processes:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        deployment.stop()
