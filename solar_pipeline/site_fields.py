@@ -17,6 +17,7 @@ Credential references name variables, and a pasted secret must not pass for one.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -65,7 +66,13 @@ def _url_ok(value: str) -> bool:
 
 
 _URL = "an http(s) URL with a host and no user, password, query or fragment"
+_KWP = re.compile(r"\d{1,5}(\.\d{1,3})?")
 ID_RULES: dict[str, tuple[Callable[[str], bool], str]] = {
+    # The array's peak power, which bounds the energy a vendor may claim (assets/vendor.py).
+    "kwp": (
+        lambda v: bool(_KWP.fullmatch(v)) and float(v) > 0,
+        "the array's peak power in kW, e.g. 6.4",
+    ),
     "system_id": (lambda v: bool(_DIGITS.fullmatch(v)), "the Enphase system id: digits"),
     "serial": (lambda v: bool(_DIGITS.fullmatch(v)), "the gateway's serial number: digits"),
     "site_id": (lambda v: bool(_DIGITS.fullmatch(v)), "the SolarEdge site id: digits"),
@@ -82,10 +89,10 @@ ID_RULES: dict[str, tuple[Callable[[str], bool], str]] = {
 VENDOR_IDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "enphase": ((), ("system_id",)),
     "envoy": ((), ("url", "serial")),
-    "solaredge": (("site_id",), ("api_url", "auth")),
-    "sma": (("plant_id",), ("api_url",)),
-    "goodwe": (("station_id",), ("api_url",)),
-    "fronius": (("url",), ()),
+    "solaredge": (("site_id",), ("api_url", "auth", "kwp")),
+    "sma": (("plant_id",), ("api_url", "kwp")),
+    "goodwe": (("station_id",), ("api_url", "kwp")),
+    "fronius": (("url",), ("kwp",)),
 }
 VENDOR_CREDENTIALS: dict[str, tuple[str, ...]] = {
     "enphase": ("api_key", "client_id", "client_secret"),
@@ -140,6 +147,8 @@ def check_ids(where: str, vendor: str, ids: Mapping[Any, Any]) -> dict[str, str]
         ok, expected = ID_RULES[name]
         # Text or a whole number only: a list (or a YAML alias bomb) is never turned into text.
         text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+        if name == "kwp" and isinstance(value, float) and math.isfinite(value):
+            text = f"{value:g}"  # YAML reads 6.4 as a float
         if text is None or not ok(text):
             raise InvalidSettingError(
                 f"{where}: ids.{name} must be {expected}; it is {described(value)} (not shown)"
