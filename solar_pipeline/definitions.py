@@ -8,6 +8,7 @@ from solar_pipeline import automation, sensors
 from solar_pipeline.assets import energy, maintenance, reports
 from solar_pipeline.assets.registry import VENDOR_ASSETS
 from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource, EnvoyResource
+from solar_pipeline.run_heartbeat import with_heartbeat
 from solar_pipeline.settings import EnvoySettings, Settings
 
 
@@ -48,6 +49,7 @@ def defs() -> dg.Definitions:
         sensors=[sensors.energy_gap_fill, automation.reports_automation],
         resources=build_resources(Settings.from_env()),
         # DuckDB takes one writer at a time, so steps would queue on the pool anyway; running
-        # them in the run's own process saves a Python start-up per step.
-        executor=dg.in_process_executor,
+        # them in the run's own process saves a Python start-up per step. The heartbeat lets
+        # run monitoring tell a killed run from a live one (solar_pipeline/run_launcher.py).
+        executor=with_heartbeat(dg.in_process_executor),
     )

@@ -7,14 +7,18 @@ dies too (container restart, power cut, OOM kill, `dagster dev` stopped) nobody 
 stays STARTED forever, keeps its slot in the limit-1 duckdb pool, and every later writer waits
 ("Step still blocked by limit for pool duckdb"). Dagster's run monitoring can fail such runs,
 but it only asks launchers that support `check_run_worker_health`, which DefaultRunLauncher
-does not. This one asks the run's code server (the address DefaultRunLauncher stored in the
-run's tags) whether it is still executing the run:
+does not.
 
-- the server answers and does not know the run -> the worker died: FAILED;
-- the server cannot be reached -> RUNNING for `unreachable_grace_seconds` (a restart or a busy
-  server is no reason to fail a live run), then FAILED: its subprocesses went with it;
-- a run without that tag (started in-process by `dagster asset materialize`) cannot be asked:
-  RUNNING, left to `run_monitoring.max_runtime_seconds`.
+This one judges a run by its heartbeat (solar_pipeline/run_heartbeat.py), which the run's own
+process stamps every 15 s into the instance's run storage:
+
+- a stamp younger than `heartbeat_timeout_seconds` -> RUNNING;
+- an older one -> FAILED: the process that wrote it is gone;
+- no stamp yet: RUNNING for `heartbeat_timeout_seconds` after the run started (its process
+  is still starting up), then FAILED.
+
+Asking the code server instead would fail live runs: `dagster code-server start` replaces its
+inner server on "Reload definitions", and the new one does not know the old one's runs.
 
 Run monitoring then marks the run failed, and frees its slots `free_slots_after_run_end_seconds`
 later (dagster.yaml). Configure it in dagster.yaml:
@@ -22,12 +26,11 @@ later (dagster.yaml). Configure it in dagster.yaml:
     run_launcher:
       module: solar_pipeline.run_launcher
       class: SupervisedRunLauncher
-      config: {unreachable_grace_seconds: 120}
+      config: {heartbeat_timeout_seconds: 120}
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any, Self
@@ -35,13 +38,14 @@ from typing import Any, Self
 from dagster import Field, IntSource
 from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
 from dagster._core.storage.dagster_run import DagsterRun
-from dagster._core.storage.tags import GRPC_INFO_TAG
 from dagster._serdes import ConfigurableClassData
 
-# A code server restarting (the Compose healthcheck's 60 s start period, a Helm pod
-# rescheduled) must not fail live runs; past two minutes its run subprocesses are gone.
-DEFAULT_UNREACHABLE_GRACE_S = 120
-ASK_TIMEOUT_S = 15
+from solar_pipeline.run_heartbeat import HEARTBEAT_EVERY_S, heartbeat_of
+
+# Eight missed stamps: a run process starved by a busy Raspberry Pi for a minute is not dead.
+DEFAULT_HEARTBEAT_TIMEOUT_S = 120
+# Below three missed stamps one slow write would fail a live run.
+MIN_HEARTBEAT_TIMEOUT_S = 3 * HEARTBEAT_EVERY_S
 
 
 class SupervisedRunLauncher(DefaultRunLauncher):
@@ -50,18 +54,22 @@ class SupervisedRunLauncher(DefaultRunLauncher):
     def __init__(
         self,
         inst_data: ConfigurableClassData | None = None,
-        unreachable_grace_seconds: int = DEFAULT_UNREACHABLE_GRACE_S,
+        heartbeat_timeout_seconds: int = DEFAULT_HEARTBEAT_TIMEOUT_S,
     ):
+        if heartbeat_timeout_seconds < MIN_HEARTBEAT_TIMEOUT_S:
+            raise ValueError(
+                f"run_launcher.config.heartbeat_timeout_seconds must be at least "
+                f"{MIN_HEARTBEAT_TIMEOUT_S} (runs stamp their heartbeat every "
+                f"{HEARTBEAT_EVERY_S} s), not {heartbeat_timeout_seconds}"
+            )
         super().__init__(inst_data=inst_data)
-        self._grace_s = unreachable_grace_seconds
-        # run id -> when its code server first failed to answer (kept by the daemon's process).
-        self._unreachable_since: dict[str, float] = {}
+        self._timeout_s = heartbeat_timeout_seconds
 
     @classmethod
     def config_type(cls) -> dict[str, Field]:
         return {
-            "unreachable_grace_seconds": Field(
-                IntSource, is_required=False, default_value=DEFAULT_UNREACHABLE_GRACE_S
+            "heartbeat_timeout_seconds": Field(
+                IntSource, is_required=False, default_value=DEFAULT_HEARTBEAT_TIMEOUT_S
             )
         }
 
@@ -76,50 +84,28 @@ class SupervisedRunLauncher(DefaultRunLauncher):
         return True
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
-        # Deferred like DefaultRunLauncher's own: the webserver imports launchers at start-up.
-        from dagster._grpc.client import DagsterGrpcClient
-        from dagster._grpc.types import CanCancelExecutionRequest, CanCancelExecutionResult
-        from dagster._serdes import deserialize_value
-
-        raw = run.tags.get(GRPC_INFO_TAG)
-        if not raw:
-            return CheckRunHealthResult(WorkerStatus.RUNNING, "not launched through a code server")
-        info = json.loads(raw)
-        where = info.get("socket") or f"{info.get('host')}:{info.get('port')}"
-        client = DagsterGrpcClient(
-            port=info.get("port"),
-            socket=info.get("socket"),
-            host=info.get("host", "localhost"),
-            use_ssl=bool(info.get("use_ssl", False)),
-        )
-        try:
-            answer = deserialize_value(
-                client.can_cancel_execution(
-                    CanCancelExecutionRequest(run_id=run.run_id), timeout=ASK_TIMEOUT_S
-                ),
-                CanCancelExecutionResult,
-            )
-        except Exception as exc:  # any transport error means "no answer", never "dead"
-            first = self._unreachable_since.setdefault(run.run_id, time.time())
-            silent_s = time.time() - first
-            if silent_s < self._grace_s:
-                return CheckRunHealthResult(
-                    WorkerStatus.RUNNING,
-                    f"code server {where} not answering for {silent_s:.0f} s "
-                    f"({type(exc).__name__}); waiting up to {self._grace_s} s",
-                    transient=True,
-                )
-            self._unreachable_since.pop(run.run_id, None)
+        now = time.time()
+        record = self._instance.get_run_record_by_id(run.run_id)
+        started = (record.start_time if record else None) or now
+        beat = heartbeat_of(run)
+        # A re-executed run inherits its parent's tags, stamp included: only its own count.
+        if beat is not None and beat >= started - 1:
+            silent_s = now - beat
+            if silent_s <= self._timeout_s:
+                return CheckRunHealthResult(WorkerStatus.RUNNING, f"alive {silent_s:.0f} s ago")
             return CheckRunHealthResult(
                 WorkerStatus.FAILED,
-                f"the code server {where} that ran this run has not answered for "
-                f"{silent_s:.0f} s: the run's process is gone with it",
+                f"no heartbeat from the run's process for {silent_s:.0f} s (limit "
+                f"{self._timeout_s} s): it was killed (out of memory, container or server "
+                "restart, kill -9)",
             )
-        self._unreachable_since.pop(run.run_id, None)
-        if answer.can_cancel:
-            return CheckRunHealthResult(WorkerStatus.RUNNING)
+        running_s = now - started
+        if running_s <= self._timeout_s:
+            return CheckRunHealthResult(
+                WorkerStatus.RUNNING, f"started {running_s:.0f} s ago, no heartbeat yet"
+            )
         return CheckRunHealthResult(
             WorkerStatus.FAILED,
-            f"the code server {where} is not running this run: its process was killed "
-            "(out of memory, container or server restart, kill -9)",
+            f"the run's process has not sent a heartbeat in the {running_s:.0f} s since the "
+            f"run started (limit {self._timeout_s} s): it died while starting",
         )

@@ -71,10 +71,10 @@ def failures(instance: dg.DagsterInstance, ids: dict[str, str]) -> str:
     out = []
     for name, run_id in ids.items():
         for event in instance.all_logs(run_id):
-            if event.is_dagster_event and event.dagster_event.event_type_value in (
-                "STEP_FAILURE",
-                "RUN_FAILURE",
-                "ENGINE_EVENT",
+            if event.is_dagster_event and event.dagster_event.event_type in (
+                dg.DagsterEventType.STEP_FAILURE,
+                dg.DagsterEventType.RUN_FAILURE,  # stored as "PIPELINE_FAILURE"
+                dg.DagsterEventType.ENGINE_EVENT,
             ):
                 out.append(f"{name}: {event.dagster_event.message or event.user_message}")
                 error = getattr(event.dagster_event.event_specific_data, "error", None)

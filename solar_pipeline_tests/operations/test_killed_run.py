@@ -1,18 +1,20 @@
 """A run killed with SIGKILL while it holds the duckdb pool slot, under the real daemon and code
 server of a deployment: the next writer must get the slot back within a bounded time, on the
-local (SQLite) instance file and on the Postgres one.
+local (SQLite) instance file and on the Postgres one. And the other side of that verdict: a live
+run is not failed when the code server is reloaded under it (the UI's "Reload definitions").
 
 Two kills: the run's worker process alone (the code server notices), and the code server with
 its run subprocesses (a container restart, a power cut: nobody is left to notice, so before
 SupervisedRunLauncher the run stayed STARTED and held the slot forever). The instance files are
-the shipped ones with only their waits shortened (poll interval, slot-freeing delay, grace for an
-unreachable server), so the bound the test checks scales to the one dagster.yaml states."""
+the shipped ones with only their waits shortened (poll interval, slot-freeing delay, heartbeat
+timeout), so the bound the test checks scales to the one dagster.yaml states."""
 
 from __future__ import annotations
 
 import os
 import re
 import signal
+import time
 import uuid
 from pathlib import Path
 
@@ -22,6 +24,8 @@ import yaml
 from dagster._core.instance.ref import InstanceRef
 
 from solar_pipeline.constants import DUCKDB_POOL
+from solar_pipeline.run_heartbeat import HEARTBEAT_TAG
+from solar_pipeline.run_launcher import MIN_HEARTBEAT_TIMEOUT_S
 from solar_pipeline_tests.helpers import ROOT
 from solar_pipeline_tests.operations.conftest import (
     Deployment,
@@ -35,9 +39,9 @@ pytestmark = pytest.mark.slow
 
 # Shortened waits; the shipped ones are asserted in deploy/test_deploy_files.py.
 WAITS = {"poll_interval_seconds": 2, "free_slots_after_run_end_seconds": 3}
-GRACE_S = 8
-# poll + grace + free slots + poll, with room for a loaded 2-core machine and a run's start-up.
-BOUND_S = 90
+TIMEOUT_S = MIN_HEARTBEAT_TIMEOUT_S
+# timeout + poll + free slots + poll, with room for a loaded 2-core machine and a run's start-up.
+BOUND_S = TIMEOUT_S + 75
 
 
 def _instance_home(kind: str, home: Path, pg_database: str) -> dict[str, str]:
@@ -50,7 +54,7 @@ def _instance_home(kind: str, home: Path, pg_database: str) -> dict[str, str]:
     config = yaml.safe_load((home / "dagster.yaml").read_text())
     config["run_monitoring"].update(WAITS)
     if "run_launcher" in config:
-        config["run_launcher"].setdefault("config", {})["unreachable_grace_seconds"] = GRACE_S
+        config["run_launcher"].setdefault("config", {})["heartbeat_timeout_seconds"] = TIMEOUT_S
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     return settings
 
@@ -117,10 +121,49 @@ def test_a_killed_run_gives_its_pool_slot_back(
             assert finished(ids["next"]) == "SUCCESS", failures(instance, ids)
             assert finished(ids["killed"]) == "FAILURE"
             if kill == "code server":
-                # Either the new server answered "not mine" or the old one stayed silent past
-                # the grace (a slow start-up): both are the launcher's verdict, not a timeout.
+                # The launcher's verdict, not the code server's or a timeout's.
                 said = " ".join(e.message for e in instance.all_logs(ids["killed"]))
-                assert re.search(r"is not running this run|has not answered for \d+ s", said)
+                assert re.search(r"no heartbeat from the run's process for \d+ s", said), said
             wait_for(lambda: not holders(), 30, "every slot to be free")
+    finally:
+        deployment.stop()
+
+
+def test_a_live_run_survives_a_code_reload(stack, tmp_path, monkeypatch):
+    """ "Reload definitions" makes `dagster code-server start` replace its inner server; the old
+    one finishes its runs. The run must go on and succeed, not be failed as dead."""
+    from dagster._grpc.client import DagsterGrpcClient
+
+    home = tmp_path / "dagster_home"
+    settings = _instance_home("sqlite", home, "")
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    env = cli_env(**stack.env, **settings)
+    deployment = Deployment(tmp_path, env)
+    deployment.start_code_server()
+    deployment.start_daemon()
+    run_id = str(uuid.uuid4())
+    try:
+        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+            # Every answer slow (within the client's read timeout), so the run outlives the
+            # heartbeat timeout by several polls of the daemon.
+            stack.cloud.slow_next(20, 1000)
+            tags = {"dagster/partition": "2026-11-20"}
+            assert launch(env, "enphase_cloud_job", run_id, tags).wait(120) == 0
+
+            def status() -> str:
+                run = instance.get_run_by_id(run_id)
+                return run.status.value if run else "NONE"
+
+            wait_for(lambda: status() == "STARTED", 180, "the run to start")
+            DagsterGrpcClient(port=deployment.port, host="127.0.0.1").reload_code(timeout=120)
+            # Past the timeout, and every poll of the daemon in it found the run alive.
+            time.sleep(TIMEOUT_S + 3 * WAITS["poll_interval_seconds"])
+            stack.cloud.clear_slow()
+            assert status() == "STARTED", failures(instance, {"run": run_id})
+            run = instance.get_run_by_id(run_id)
+            assert run is not None and HEARTBEAT_TAG in run.tags
+            wait_for(lambda: instance.get_run_by_id(run_id).is_finished, 300, "the run to end")
+            assert status() == "SUCCESS", failures(instance, {"run": run_id})
     finally:
         deployment.stop()
