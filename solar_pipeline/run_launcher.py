@@ -14,8 +14,13 @@ process stamps every 15 s into the instance's run storage:
 
 - a stamp younger than `heartbeat_timeout_seconds` -> RUNNING;
 - an older one -> FAILED: the process that wrote it is gone;
-- no stamp yet: RUNNING for `heartbeat_timeout_seconds` after the run started (its process
-  is still starting up), then FAILED.
+- no stamp yet on a run launched through a code server: RUNNING for
+  `heartbeat_timeout_seconds` after the run started (its process is still starting up), then
+  FAILED;
+- no stamp on a run started in the foreground with `execute_in_process` (`dg.materialize`,
+  `solar-pipeline envoy-reparse`): such runs swap in Dagster's own executor, so they never
+  stamp, and silence proves nothing; RUNNING, left to `run_monitoring.max_runtime_seconds`.
+  (`dagster asset materialize` uses the job's executor, so its runs do stamp.)
 
 Asking the code server instead would fail live runs: `dagster code-server start` replaces its
 inner server on "Reload definitions", and the new one does not know the old one's runs.
@@ -38,6 +43,7 @@ from typing import Any, Self
 from dagster import Field, IntSource
 from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
 from dagster._core.storage.dagster_run import DagsterRun
+from dagster._core.storage.tags import GRPC_INFO_TAG
 from dagster._serdes import ConfigurableClassData
 
 from solar_pipeline.run_heartbeat import HEARTBEAT_EVERY_S, heartbeat_of
@@ -98,6 +104,11 @@ class SupervisedRunLauncher(DefaultRunLauncher):
                 f"no heartbeat from the run's process for {silent_s:.0f} s (limit "
                 f"{self._timeout_s} s): it was killed (out of memory, container or server "
                 "restart, kill -9)",
+            )
+        if GRPC_INFO_TAG not in run.tags:
+            return CheckRunHealthResult(
+                WorkerStatus.RUNNING,
+                "started in the foreground without a heartbeat: cannot be checked",
             )
         running_s = now - started
         if running_s <= self._timeout_s:

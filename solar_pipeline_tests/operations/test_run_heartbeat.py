@@ -5,6 +5,7 @@ daemon, a real SIGKILL, a code reload) is in test_killed_run.py."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import dagster as dg
@@ -12,6 +13,7 @@ import pytest
 from dagster._core.events import DagsterEvent, DagsterEventType
 from dagster._core.events.log import EventLogEntry
 from dagster._core.launcher import WorkerStatus
+from dagster._core.storage.tags import GRPC_INFO_TAG
 
 from solar_pipeline.definitions import defs
 from solar_pipeline.run_heartbeat import HEARTBEAT_TAG, heartbeat, heartbeat_of, with_heartbeat
@@ -32,8 +34,12 @@ def instance():
         yield instance
 
 
-def _started_run(instance: dg.DagsterInstance, ago_s: float, tags=None) -> dg.DagsterRun:
-    """A run whose RUN_START was stored `ago_s` seconds ago, as its run worker would have."""
+def _started_run(
+    instance: dg.DagsterInstance, ago_s: float, tags=None, launched: bool = True
+) -> dg.DagsterRun:
+    """A run whose RUN_START was stored `ago_s` seconds ago, as its run worker would have;
+    `launched`: through a code server (DefaultRunLauncher tags it with the server's address),
+    not in the foreground."""
 
     @dg.op
     def noop() -> None: ...
@@ -42,6 +48,8 @@ def _started_run(instance: dg.DagsterInstance, ago_s: float, tags=None) -> dg.Da
     def job() -> None:
         noop()
 
+    if launched:
+        tags = {GRPC_INFO_TAG: json.dumps({"host": "127.0.0.1", "port": 4000}), **(tags or {})}
     run = instance.create_run_for_job(job_def=job, tags=tags or {})
     start = DagsterEvent(event_type_value=DagsterEventType.RUN_START.value, job_name=run.job_name)
     instance.handle_new_event(
@@ -153,6 +161,18 @@ def test_a_run_that_never_stamped_is_dead_after_the_timeout(instance) -> None:
     verdict = _verdict(instance, run)
     assert verdict.status == WorkerStatus.FAILED
     assert "has not sent a heartbeat" in (verdict.msg or "")
+
+
+def test_a_foreground_run_without_a_stamp_is_left_to_max_runtime(instance) -> None:
+    """`dg.materialize` and `envoy-reparse` run in the foreground with Dagster's own executor,
+    which does not stamp: a long one must not be failed while it runs."""
+    run = _started_run(instance, ago_s=TIMEOUT_S * 10, launched=False)
+    verdict = _verdict(instance, run)
+    assert verdict.status == WorkerStatus.RUNNING
+    assert "cannot be checked" in (verdict.msg or "")
+    # A stamp it did write still counts (a `dagster asset materialize` run that was killed).
+    instance.add_run_tags(run.run_id, {HEARTBEAT_TAG: f"{time.time() - TIMEOUT_S - 30:.0f}"})
+    assert _verdict(instance, run).status == WorkerStatus.FAILED
 
 
 def test_an_inherited_stamp_does_not_count(instance) -> None:
