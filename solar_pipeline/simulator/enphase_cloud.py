@@ -199,8 +199,8 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
     def clear_faults(self) -> None:
         """Disarm whatever fail_next, misbehave_next and slow_next armed and no request used
         (a run that stopped early leaves the rest armed)."""
+        super().clear_faults()
         self._faults.clear()
-        self._misbehaviours.clear()
         self.clear_slow()
 
     def corrupt_interval(self, telemetry: str, end_at: int, *values: float) -> None:

@@ -545,6 +545,10 @@ class EnvoySimulator(ArmsMisbehaviour):
         with self._lock:
             self._faults.add(_Fault(count, status, body, path_contains, hang_s, close, target))
 
+    def clear_faults(self) -> None:
+        super().clear_faults()
+        self._faults.clear()
+
     def drop_sessions(self) -> None:
         """Forget every sessionId cookie (as a gateway reboot does)."""
         with self._lock:

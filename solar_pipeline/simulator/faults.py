@@ -242,6 +242,11 @@ class ArmsMisbehaviour:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
         self._misbehaviours.add(Misbehaviour(count, kind, status, path_contains))
 
+    def clear_faults(self) -> None:
+        """Disarm every fault armed and not yet served (a run that stopped early leaves the
+        rest armed)."""
+        self._misbehaviours.clear()
+
     def install_misbehaviour(self, app: Flask) -> None:
         app.before_request(self._misbehave)
         app.after_request(self._spoil_answer)
@@ -322,6 +327,10 @@ class ArmsHttpFaults(ArmsMisbehaviour):
                 path_contains,
             )
         )
+
+    def clear_faults(self) -> None:
+        super().clear_faults()
+        self._faults.clear()
 
     def _fault_answer(self, path: str) -> Response | None:
         fault = self._faults.take(lambda f: f.matches(path))
