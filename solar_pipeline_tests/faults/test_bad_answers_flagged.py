@@ -259,3 +259,39 @@ def test_cloud_summary_beyond_its_columns_is_flagged_and_the_next_is_parsed(
     assert query(warehouse, "SELECT raw_id FROM enphase.system_summary") == [(raw[2][0],)]
     with warehouse.connect() as conn:
         assert get_watermark(conn, "enphase.system_summary") == raw[2][0]
+
+
+RAW_CLOUD = dg.AssetKey(["raw", "enphase_responses"])
+
+
+def test_a_malformed_devices_answer_is_flagged_and_never_reused(sim, enphase, warehouse):
+    """/devices decides which meter endpoints are worth a request, and a good answer is reused
+    for a week. One that cannot be read must not fail a week of runs: it is flagged, the run
+    fetches what every system has (the microinverters), and the next run asks again."""
+    editor = _editor(sim)
+    editor.arm("/devices", lambda body: '{"system_id": 4021157, "devices": ["not", "an object"]}')
+    first = run_range(enphase, warehouse, DAY, DAY, raise_on_error=False)
+    assert first.success, failure_message(first)
+    [(bad_id, error)] = query(
+        warehouse,
+        "SELECT id, parse_error FROM raw.enphase_responses WHERE endpoint = 'devices'",
+    )
+    assert error and "devices" in error
+    fetched = {
+        e for (e,) in query(warehouse, "SELECT DISTINCT endpoint FROM raw.enphase_responses")
+    }
+    assert MICRO in fetched
+
+    later = run_range(enphase, warehouse, DAY, DAY)
+    assert later.success
+    devices = query(
+        warehouse,
+        "SELECT id, parse_error IS NOT NULL FROM raw.enphase_responses "
+        "WHERE endpoint = 'devices' ORDER BY id",
+    )
+    assert devices[0] == (bad_id, True) and devices[-1][1] is False and len(devices) == 2
+    # With the devices known again, the meters' days are fetched too.
+    fetched = {
+        e for (e,) in query(warehouse, "SELECT DISTINCT endpoint FROM raw.enphase_responses")
+    }
+    assert "telemetry/production_meter" in fetched

@@ -1,7 +1,7 @@
 import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import dagster as dg
 
@@ -10,6 +10,9 @@ from solar_pipeline.constants import DUCKDB_POOL, ENPHASE_GROUP, RAW_ENPHASE_RES
 from solar_pipeline.partitions import DAILY
 from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource
 from solar_pipeline.sources.enphase import parse, plan
+from solar_pipeline.sources.enphase.errors import ParseError
+from solar_pipeline.sources.parsing import loads, reason
+from solar_pipeline.warehouse.parse_errors import mark_parsed
 from solar_pipeline.warehouse.request_log import DuckDBRequestLog
 
 TOKEN_EXPIRY_CHECK = "refresh_token_not_expiring"
@@ -17,6 +20,8 @@ TOKEN_EXPIRY_CHECK = "refresh_token_not_expiring"
 TOKEN_WARN_DAYS = 7
 # Which meters a system has changes rarely; a week-old /devices answer is good enough.
 DEVICES_MAX_AGE = timedelta(days=7)
+# What every system has: the telemetry worth fetching when /devices cannot be read.
+NO_METERS = {"has_production_meter": False, "has_consumption_meter": False, "micros": 0}
 
 
 class RawFetchConfig(dg.Config):
@@ -64,7 +69,7 @@ def enphase_responses(
     )
 
     with warehouse.connect() as conn:
-        devices = raw_reads.latest_body(
+        cached = raw_reads.latest_answer(
             conn, system_id, "devices", datetime.now(UTC) - DEVICES_MAX_AGE
         )
         known = snapshot_fetch.read_known(conn, system_id) if include_snapshots else None
@@ -75,10 +80,21 @@ def enphase_responses(
     snapshots = snapshot_fetch.most_requests(known, now) if known is not None else 0
     client.budget.ensure_available(len(worst) + 1 + snapshots)
 
+    unreadable: dict[int, str] = {}
     try:
-        if devices is None:
-            devices = client.get("devices").data
-        meters = parse.parse_devices(devices)
+        meters = _meters(cached, unreadable) if cached is not None else None
+        if meters is None:
+            fresh = client.get("devices")
+            # A good answer's row is written in a batch later; this one's id is needed now.
+            raw_id = fresh.raw_id if fresh.raw_id is not None else (log.flush() or [None])[-1]
+            meters = _meters((raw_id, fresh.data), unreadable)
+        if meters is None:
+            context.log.warning(
+                "The /devices answer could not be read (see parse_error in "
+                f"{raw_reads.RAW_TABLE}): fetching the microinverters only this run; the next "
+                "run asks /devices again"
+            )
+            meters = NO_METERS
 
         fetches = plan.telemetry_fetches(
             start, end, now, meters["has_production_meter"], meters["has_consumption_meter"]
@@ -93,6 +109,9 @@ def enphase_responses(
             fetches += snapshot_fetch.fetch(client, known, now)
     finally:
         log.close()
+        if unreadable:
+            with warehouse.connect() as conn:
+                mark_parsed(conn, raw_reads.RAW_TABLE, unreadable)
 
     by_endpoint = Counter(f.endpoint for f in fetches)
     pair = client.tokens.current()
@@ -130,3 +149,15 @@ def enphase_responses(
             )
         ],
     )
+
+
+def _meters(answer: tuple[int | None, Any], unreadable: dict[int, str]) -> dict | None:
+    """Which meters a /devices answer (raw id, text or decoded body) lists, or None, with the
+    answer noted in `unreadable`, when it cannot be read."""
+    raw_id, body = answer
+    try:
+        return parse.parse_devices(loads(body) if isinstance(body, str) else body)
+    except Exception as exc:  # whatever the answer holds, it is flagged, never fatal
+        if raw_id is not None:
+            unreadable[raw_id] = reason(exc, ParseError)
+        return None

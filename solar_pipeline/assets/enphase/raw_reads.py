@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import Any
 
 import dagster as dg
 import duckdb
@@ -76,18 +74,21 @@ def responses_after(
     ).fetchall()
 
 
-def latest_body(
+def latest_answer(
     conn: duckdb.DuckDBPyConnection, system_id: int, endpoint: str, newer_than: datetime
-) -> Any | None:
+) -> tuple[int, str] | None:
+    """The newest usable answer's raw id and text, leaving out answers already found unreadable
+    (parse_error), so one bad answer is never reused."""
     row = conn.execute(
         f"""
-        SELECT body FROM {RAW_TABLE}
-        WHERE system_id = ? AND endpoint = ? AND {USABLE} AND fetched_at > ?
+        SELECT id, body FROM {RAW_TABLE}
+        WHERE system_id = ? AND endpoint = ? AND {USABLE} AND parse_error IS NULL
+          AND fetched_at > ?
         ORDER BY fetched_at DESC LIMIT 1
         """,
         [system_id, endpoint, newer_than],
     ).fetchone()
-    return json.loads(row[0]) if row else None
+    return (int(row[0]), str(row[1])) if row else None
 
 
 def last_window_end(conn: duckdb.DuckDBPyConnection, system_id: int, endpoint: str) -> int | None:
