@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -16,10 +17,20 @@ from dotenv import load_dotenv
 
 from solar_pipeline.settings import InvalidSettingError, MissingSettingError, Settings, env, require
 
+# Why a path refused a write, and what the user can do about it.
+_WRITE_REFUSALS = {
+    errno.EACCES: "permission denied: choose a folder you can write to, or fix its owner/mode",
+    errno.EPERM: "not permitted (an immutable flag, or a mount that refuses it): choose "
+    "another folder",
+    errno.EROFS: "the file system is read-only: choose a folder on a writable one",
+    errno.ENOSPC: "the disk is full: free some space or choose another disk",
+    errno.EDQUOT: "the disk quota is used up: free some space or choose another disk",
+}
+
 
 class _Commands(click.Group):
-    """A setting that is missing or wrong (a variable, the sites file), or a damaged database,
-    is a message that says what to fix, not a traceback."""
+    """A setting that is missing or wrong (a variable, the sites file), a damaged database, or
+    a folder that refuses a write is a message that says what to fix, not a traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
         from solar_pipeline.warehouse.damage import DamagedDatabaseError
@@ -28,6 +39,26 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except (InvalidSettingError, MissingSettingError, DamagedDatabaseError) as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            # Only a refused write is the user's to fix; anything else is a bug to report with
+            # its traceback. A full disk fails a write() of data, which names no file.
+            if exc.errno not in _WRITE_REFUSALS:
+                raise
+            where = f" {exc.filename}" if exc.filename else ""
+            raise click.ClickException(
+                f"Cannot write{where}: {_WRITE_REFUSALS[exc.errno]}."
+            ) from None
+        except Exception as exc:
+            import duckdb
+
+            # DuckDB reports a refused write as an IOException carrying the OS's words and the
+            # path; those are the same refusals.
+            if isinstance(exc, duckdb.IOException):
+                for code, hint in _WRITE_REFUSALS.items():
+                    if os.strerror(code) in str(exc):
+                        text = str(exc).removeprefix("IO Error: ")
+                        raise click.ClickException(f"{text}: {hint}.") from None
+            raise
 
 
 @click.group(cls=_Commands)

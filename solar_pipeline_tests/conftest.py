@@ -23,6 +23,9 @@ import pytest  # noqa: E402
 from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource  # noqa: E402
 from solar_pipeline.simulator import EnphaseCloudSimulator, SystemSpec  # noqa: E402
 
+# Real unwritable paths (chattr +i, a full tmpfs) for any test that needs one.
+from solar_pipeline_tests.unwritable import freezer, small_tmpfs  # noqa: E402, F401
+
 SYSTEM = SystemSpec(system_id=4021157, timezone="Europe/Amsterdam")
 
 

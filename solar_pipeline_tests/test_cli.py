@@ -11,6 +11,7 @@ from solar_pipeline.resources import DuckDBWarehouse
 from solar_pipeline.sources.enphase.tokens import FileTokenStore
 from solar_pipeline_tests.conftest import SYSTEM
 from solar_pipeline_tests.helpers import dagster_cli, query
+from solar_pipeline_tests.unwritable import fill
 
 
 @pytest.fixture
@@ -82,3 +83,27 @@ def test_documented_cli_backfill_works_as_is(sim, cloud_env, tmp_path):
     )
     assert rows == [(3 * 288,)]
     assert query(warehouse, "SELECT count(DISTINCT run_id) FROM raw.enphase_responses") == [(1,)]
+
+
+@pytest.mark.parametrize("command", ["report", "export", "backup"])
+def test_an_unwritable_target_is_a_message_not_a_traceback(
+    command, freezer, small_tmpfs, tmp_path, monkeypatch
+):
+    """`--to` a folder the user cannot write (a web root owned by someone else, a read-only
+    mount) or one on a full disk: the command says which path and what to do."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    monkeypatch.setenv("SOLAR_DATA_DIR", str(data))
+    with DuckDBWarehouse(path=str(data / "solar.duckdb")).connect():
+        pass  # an empty but valid database
+    frozen = tmp_path / "frozen"
+    frozen.mkdir()
+    freezer.freeze(frozen)
+    fill(small_tmpfs)
+    for target in (frozen / "out", small_tmpfs / "out"):
+        result = CliRunner().invoke(main, [command, "--to", str(target)])
+        assert result.exit_code == 1, (target, result.output, result.exception)
+        assert "Traceback" not in result.output
+        assert "write" in result.output.lower(), result.output
+        # The path, or for a full disk (a write of data names no file) what is full.
+        assert str(target.parent) in result.output or "disk is full" in result.output
