@@ -32,15 +32,17 @@ browser: $(CHROMIUM)
 demo: $(SYNCED)
 	./scripts/demo.sh
 
-## Lint and run the whole test suite
+## Lint, type-check and run the whole test suite
 test: $(SYNCED) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(SYNCED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(SYNCED)
 	$(BIN)/ruff format .

@@ -61,8 +61,8 @@ def _requests(data_dir: Path) -> tuple[int, int]:
     """(all requests, energy days) from the ledger and energy.daily_energy."""
     con = duckdb.connect(str(data_dir / "solar.duckdb"), read_only=True)
     try:
-        requests = con.execute("SELECT count(*) FROM ops.api_requests").fetchone()[0]
-        days = con.execute("SELECT count(*) FROM energy.daily_energy").fetchone()[0]
+        [(requests,)] = con.execute("SELECT count(*) FROM ops.api_requests").fetchall()
+        [(days,)] = con.execute("SELECT count(*) FROM energy.daily_energy").fetchall()
         return requests, days
     finally:
         con.close()
@@ -78,7 +78,7 @@ def _runs(home: str) -> tuple[float, float]:
             dg.AssetKey(["raw", "enphase_responses"]), limit=10_000
         ).records
         waits = {
-            r.run_id: float(r.asset_materialization.metadata["budget_wait_s"].value)
+            r.run_id: float(r.asset_materialization.metadata["budget_wait_s"].value)  # type: ignore[arg-type]
             for r in records
             if r.asset_materialization and "budget_wait_s" in r.asset_materialization.metadata
         }

@@ -42,7 +42,7 @@ def envoy_env(sim: EnvoySimulator, data_dir: Path) -> dict[str, str]:
         "DAGSTER_HOME": str(dagster_home(data_dir)),
         "ENVOY_URL": sim.base_url,
         "ENVOY_TOKEN": sim.mint_token(),
-        "ENVOY_CERT_FINGERPRINT": sim.cert_fingerprint,
+        "ENVOY_CERT_FINGERPRINT": sim.cert_fingerprint or "",
         "BENCH_ENVOY_CONFIG": str(config),
     }
 
@@ -105,9 +105,9 @@ def write_history(template_db: Path, db: Path, responses: int) -> dict:
             """,
             [newest, polls, step_s, polls],
         )
-        count, first, last = conn.execute(
+        [(count, first, last)] = conn.execute(
             "SELECT count(*), min(fetched_at), max(fetched_at) FROM raw.envoy_responses"
-        ).fetchone()
+        ).fetchall()
     return {
         "raw_answers": count,
         "polls": polls,
@@ -125,9 +125,9 @@ def reparse(db: Path) -> dict:
         started = time.perf_counter()
         stats = ingest(conn, full=True)
         elapsed = time.perf_counter() - started
-        first, last = conn.execute(
+        [(first, last)] = conn.execute(
             "SELECT min(reading_at), max(reading_at) FROM envoy.meter_readings"
-        ).fetchone()
+        ).fetchall()
     return {
         "parse_s": round(elapsed, 2),
         "polls": stats.polls,

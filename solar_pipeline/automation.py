@@ -252,7 +252,7 @@ schedules = [
     raw_archive_nightly,
     run_retention_nightly,
 ]
-jobs = [
+jobs: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
     enphase_cloud_job,
     enphase_daily_job,
     envoy_job,

@@ -108,7 +108,9 @@ def with_heartbeat(base: dg.ExecutorDefinition) -> dg.ExecutorDefinition:
 
     return dg.ExecutorDefinition(
         name=base.name,
-        config_schema=base.config_schema,
+        # Dagster takes the base's schema object as is (a configured executor's keeps its
+        # config mapping); its annotation leaves that type out.
+        config_schema=base.config_schema,  # type: ignore[arg-type]
         requirements=base.get_requirements,
         executor_creation_fn=create_with_heartbeat,
         description=base.description,

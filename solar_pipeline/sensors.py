@@ -25,6 +25,7 @@ from solar_pipeline.partitions import DAILY
 from solar_pipeline.settings import Settings, env
 from solar_pipeline.sources.enphase.plan import DAY_S, WEEK_S
 from solar_pipeline.warehouse.damage import damage_error
+from solar_pipeline.warehouse.db import one_row
 
 LOOKBACK_DAYS = 14
 # A day just requested is left alone this long: the run may be queued, or the cloud may not
@@ -69,10 +70,11 @@ def _read(settings: Settings, first: date, last: date) -> tuple[dict[date, str],
                 [site, first, last],
             ).fetchall()
         )
-        used = con.execute(
+        used = one_row(
+            con,
             "SELECT count(*) FROM ops.api_requests WHERE api = 'enphase' AND kind = 'data' "
-            "AND status IS NOT NULL AND requested_at >= date_trunc('month', now())"
-        ).fetchone()[0]
+            "AND status IS NOT NULL AND requested_at >= date_trunc('month', now())",
+        )[0]
         return statuses, int(used)
     finally:
         con.close()

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TypeGuard
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -39,7 +40,7 @@ _SITE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 _ZONE = re.compile(r"[A-Za-z0-9_+-]{1,32}(/[A-Za-z0-9_+-]{1,32}){0,2}")
 
 
-def valid_site_id(value: object) -> bool:
+def valid_site_id(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and _SITE_ID.fullmatch(value) is not None
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -117,9 +117,9 @@ def described(value: object) -> str:
     return "a list" if isinstance(value, list) else f"a {type(value).__name__}"
 
 
-def names(keys: object) -> str:
+def names(keys: Iterable[Any]) -> str:
     """Unknown keys for a message: the plain ones by name, the others only counted."""
-    keys = list(keys)  # type: ignore[call-overload]
+    keys = list(keys)
     plain = sorted(repr(k) for k in keys if isinstance(k, str) and _PLAIN_NAME.fullmatch(k))
     hidden = len(keys) - len(plain)
     return ", ".join(plain + ([f"{hidden} not shown (it may be a secret)"] if hidden else []))

@@ -6,6 +6,7 @@ the 23- and 25-hour day tests need.
 """
 
 import os
+from typing import Any
 
 os.environ["SOLAR_TIMEZONE"] = "Europe/Amsterdam"
 os.environ["SOLAR_START_DATE"] = "2025-01-01"
@@ -43,7 +44,7 @@ def warehouse(tmp_path: Path) -> DuckDBWarehouse:
 
 def make_enphase(sim: EnphaseCloudSimulator, tmp_path: Path, **overrides) -> EnphaseCloudResource:
     """The resource as definitions.py builds it, pointed at the simulator."""
-    fields = dict(
+    fields: dict[str, Any] = dict(
         api_url=sim.base_url,
         api_key=sim.api_key,
         client_id=sim.client_id,

@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 import duckdb
+from dagster._core.execution.plan.objects import StepFailureData
 
 from solar_pipeline.assets import enphase
 from solar_pipeline.resources import DuckDBWarehouse, EnphaseCloudResource
@@ -62,7 +63,8 @@ def failure_message(result: dg.ExecuteInProcessResult) -> str:
     """The step failure with its chain of causes: what a user reads in the UI."""
     parts = []
     for event in result.get_step_failure_events():
-        error = event.event_specific_data.error
+        data = event.event_specific_data
+        error = data.error if isinstance(data, StepFailureData) else None
         while error is not None:
             parts.append(error.message)
             error = error.cause

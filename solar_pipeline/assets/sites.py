@@ -3,7 +3,7 @@ unreachable gateway) is recorded in ops.site_status and does not fail the others
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import dagster as dg
 
@@ -56,7 +56,7 @@ def each_site(
     return outcomes
 
 
-def site_metadata(outcomes: list[SiteOutcome]) -> dict[str, object]:
+def site_metadata(outcomes: list[SiteOutcome]) -> dict[str, Any]:
     """Per-site outcome for the materialization's metadata."""
     return {
         "sites_ok": sum(1 for o in outcomes if o.error is None),

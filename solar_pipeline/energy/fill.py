@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from solar_pipeline.energy.model import ANOMALIES, COMPLETE_COVERAGE, LEFT_OUT, Interval
 
@@ -53,7 +54,8 @@ def fill_anomalies(
                 continue
             value = energy_over(intervals, other, figure, i.start_at, i.end_at)
             if value is not None:
-                i = replace(i, **{figure: value}, flags=(*i.flags, f"filled_from:{other}"))
+                filled: dict[str, Any] = {figure: value}
+                i = replace(i, **filled, flags=(*i.flags, f"filled_from:{other}"))
                 break
         else:
             if f"{LEFT_OUT}{figure}" not in i.flags:

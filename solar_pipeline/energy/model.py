@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
+from typing import Any
 from zoneinfo import ZoneInfo
 
 FIGURES = ("produced_wh", "consumed_wh", "imported_wh", "exported_wh")
@@ -104,7 +105,7 @@ def local_day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
 
 
 def counter_intervals(
-    readings: Sequence[tuple[datetime, float]],
+    readings: Sequence[tuple[datetime, float | None]],
     *,
     source: str,
     figure: str,
@@ -172,7 +173,8 @@ def checked(interval: Interval, figure: str, max_power_w: float) -> Interval:
     flag = None if value is None else implausible(value, interval.seconds, max_power_w)
     if flag is None:
         return interval
-    return replace(interval, **{figure: None}, flags=(*interval.flags, flag))
+    removed: dict[str, Any] = {figure: None}
+    return replace(interval, **removed, flags=(*interval.flags, flag))
 
 
 def one_value(values: Sequence[float | None]) -> tuple[float | None, tuple[str, ...]]:
@@ -214,7 +216,7 @@ def daily_figure(
     tz: str,
     figure: str,
     preference: Sequence[str],
-    daily_totals: dict[str, float] | None = None,
+    daily_totals: Mapping[str, float | None] | None = None,
 ) -> DailyFigure:
     """The day's energy for one figure, from the best source that saw the day.
 

@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 
 from solar_pipeline.energy.model import local_day_bounds
+from solar_pipeline.warehouse.db import one_row
 
 DAYS = 30
 
@@ -55,10 +56,11 @@ def build_report(
 
 
 def _site(conn: duckdb.DuckDBPyConnection, site: str, tz: str) -> SiteReport:
-    last = conn.execute(
+    last = one_row(
+        conn,
         "SELECT max(day) FROM energy.daily_energy WHERE site_id = ? AND produced_wh IS NOT NULL",
         [site],
-    ).fetchone()[0]
+    )[0]
     first = last - timedelta(days=DAYS - 1) if last else None
     daily = conn.execute(
         """
@@ -96,7 +98,7 @@ def _curve_day(
         "WHERE site_id = ? AND produced_wh IS NOT NULL",
         [tz, site],
     ).fetchone()
-    return row[0] or last
+    return (row[0] if row else None) or last
 
 
 def _curve(conn: duckdb.DuckDBPyConnection, site: str, tz: str, day: date) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from html import escape
@@ -588,7 +588,12 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
             if sort_by == "-id":
                 specs.reverse()
             chunk = specs[(page - 1) * size : page * size]
-            body = {"total": len(specs), "current_page": page, "size": size, "count": len(chunk)}
+            body: dict[str, Any] = {
+                "total": len(specs),
+                "current_page": page,
+                "size": size,
+                "count": len(chunk),
+            }
             body |= {"items": "systems", "systems": [self._system_json(s) for s in chunk]}
             return _json(body)
 
@@ -788,7 +793,7 @@ class EnphaseCloudSimulator(ArmsMisbehaviour, WsgiSimulator):
         if end < start:
             raise _api_error(422, "Requested date range is invalid for this system")
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-        totals = [self._produced(spec, d) for d in days]
+        totals: list[Mapping[str, float]] = [self._produced(spec, d) for d in days]
         with self._lock:
             for n, d in enumerate(days):
                 wh = self._corrupt.get(("energy_lifetime", d.isoformat()))

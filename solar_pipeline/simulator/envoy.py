@@ -193,7 +193,7 @@ def _quiet_server(server: BaseWSGIServer) -> BaseWSGIServer:
             return
         original(req, client_address)
 
-    server.handle_error = handle_error  # type: ignore[method-assign]
+    server.handle_error = handle_error  # type: ignore[method-assign,assignment]
     return server
 
 
@@ -339,6 +339,9 @@ class LiveModel:
         e15 = (t // model.METER_STEP + 1) * model.METER_STEP
         cons_now = model.consumption_intervals(spec, e15 - model.METER_STEP, e15)
         consumption_w = cons_now[0]["enwh"] * 3600 / model.METER_STEP if cons_now else 0.0
+        life: tuple[float, ...]
+        today: tuple[float, ...]
+        week: tuple[float, ...]
         if now <= self.operational_start:
             life = today = week = _ZERO5
         else:

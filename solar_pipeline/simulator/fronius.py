@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from solar_pipeline.simulator import solar_model as model
 from solar_pipeline.simulator.envoy import LiveModel
@@ -102,7 +103,7 @@ class FroniusSimulator(ArmsHttpFaults, WsgiSimulator):
         self.install_misbehaviour(app)
 
         @app.before_request
-        def gate() -> Response | None:
+        def gate() -> BaseResponse | None:
             path = request.path
             with self._lock:
                 self.requests.append(f"{path}?{request.query_string.decode()}")

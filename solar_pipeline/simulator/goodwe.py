@@ -46,6 +46,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, g, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from solar_pipeline.simulator import solar_model as model
 from solar_pipeline.simulator.faults import ArmsHttpFaults
@@ -166,7 +167,7 @@ class SemsSimulator(ArmsHttpFaults, WsgiSimulator):
 
     # ---- gate: faults, throttling, tokens --------------------------------------------------
 
-    def _gate(self) -> Response | None:
+    def _gate(self) -> BaseResponse | None:
         g.now = self.clock()
         if request.url_rule is None:
             return None

@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from solar_pipeline.simulator import solar_model as model
 from solar_pipeline.simulator.faults import ArmsHttpFaults
@@ -200,7 +201,7 @@ class SmaSimulator(ArmsHttpFaults, WsgiSimulator):
             raise _ApiError(401, "Unauthorized", "Missing, unknown or expired access token")
         return token
 
-    def _gate(self) -> Response | None:
+    def _gate(self) -> BaseResponse | None:
         g.now = self.clock()
         if request.url_rule is None or not request.path.startswith("/v1/"):
             return None

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from solar_pipeline.simulator import solar_model as model
 from solar_pipeline.simulator.faults import ArmsHttpFaults
@@ -248,7 +249,7 @@ class SolarEdgeSimulator(ArmsHttpFaults, WsgiSimulator):
             self._used[by_key] += 1
             self._used[by_site] += 1
 
-    def _gate(self) -> Response | None:
+    def _gate(self) -> BaseResponse | None:
         g.now = self.clock()
         g.in_flight = False
         if not request.path.startswith("/site/") or request.url_rule is None:

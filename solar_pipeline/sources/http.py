@@ -82,7 +82,7 @@ def _read_capped(chunks: Iterator[bytes], limit: int) -> tuple[bytes, bool]:
 def _text(data: bytes, headers: Mapping[str, str]) -> str:
     # The declared charset, else what requests assumes (JSON: UTF-8; text/*: ISO-8859-1), else
     # UTF-8: no guessing over the whole body (requests' fallback reads it all again).
-    encoding = get_encoding_from_headers(headers) or "utf-8"  # type: ignore[arg-type]
+    encoding = get_encoding_from_headers(headers) or "utf-8"
     try:
         return data.decode(encoding, errors="replace")
     except LookupError:
@@ -206,7 +206,7 @@ class ObservedRetry(Retry):
 
     def increment(
         self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None
-    ):  # type: ignore[override]
+    ):
         # Raises MaxRetryError when exhausted; then the caller sees (and records) the outcome.
         retry = super().increment(method, url, response, error, _pool, _stacktrace)
         if self.observer is not None:

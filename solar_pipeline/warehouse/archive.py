@@ -27,7 +27,7 @@ import duckdb
 
 from solar_pipeline.settings import days_setting
 from solar_pipeline.sources.files import fsync_path
-from solar_pipeline.warehouse.db import connect
+from solar_pipeline.warehouse.db import connect, one_row
 
 RAW_TABLES = ("raw.enphase_responses", "raw.envoy_responses")
 RETENTION_ENV = "SOLAR_RAW_RETENTION_DAYS"
@@ -189,15 +189,13 @@ def _archive_month(
             "SELECT * FROM _archive a WHERE NOT EXISTS (SELECT 1 FROM _known k "
             "WHERE k.id = a.id AND k._h = a._h)"
         )
-        n_new = conn.execute(f"SELECT count(*) FROM ({new})").fetchone()[0]
+        n_new = one_row(conn, f"SELECT count(*) FROM ({new})")[0]
         if n_new:
             written = _write_part(conn, month_dir, f"SELECT {cols} FROM ({new}) ORDER BY id")
             _verify_file(conn, written, row_hash, new)
         _verify_all_archived(conn, month_dir, row_hash)
-        n_rows = conn.execute("SELECT count(*) FROM _archive").fetchone()[0]
-        deleted = conn.execute(
-            f"DELETE FROM {table} WHERE id IN (SELECT id FROM _archive)"
-        ).fetchone()[0]
+        n_rows = one_row(conn, "SELECT count(*) FROM _archive")[0]
+        deleted = one_row(conn, f"DELETE FROM {table} WHERE id IN (SELECT id FROM _archive)")[0]
         if deleted != n_rows:
             raise ArchiveVerificationError(
                 f"{table} {year}-{month:02d}: {deleted} rows matched the delete, "
@@ -249,6 +247,7 @@ def _verify_file(conn: duckdb.DuckDBPyConnection, path: Path, row_hash: str, new
           ))
         """
     ).fetchone()
+    assert diff is not None  # an aggregate: always one row
     if diff[0] != diff[1] or diff[2]:
         raise ArchiveVerificationError(
             f"{path} holds {diff[0]} rows, {diff[1]} were written, {diff[2]} differ: "
@@ -259,18 +258,19 @@ def _verify_file(conn: duckdb.DuckDBPyConnection, path: Path, row_hash: str, new
 def _verify_all_archived(conn: duckdb.DuckDBPyConnection, month_dir: Path, row_hash: str) -> None:
     """Every row about to be deleted is, identical, in some file of the month on disk."""
     files = sorted(month_dir.glob("part-*.parquet")) if month_dir.is_dir() else []
-    n = conn.execute("SELECT count(*) FROM _archive").fetchone()[0]
+    n = one_row(conn, "SELECT count(*) FROM _archive")[0]
     if not n:
         return
     if not files:
         raise ArchiveVerificationError(f"No archive file in {month_dir}: nothing was deleted")
-    missing = conn.execute(
+    missing = one_row(
+        conn,
         f"""
         SELECT count(*) FROM _archive a WHERE NOT EXISTS (
           SELECT 1 FROM (SELECT id, {row_hash} AS _h FROM {_files_sql(files)}) f
           WHERE f.id = a.id AND f._h = a._h)
-        """
-    ).fetchone()[0]
+        """,
+    )[0]
     if missing:
         raise ArchiveVerificationError(
             f"{missing} rows are not in the files of {month_dir}: nothing was deleted"
@@ -329,13 +329,14 @@ def restore_raw(
                     """,
                     {"start": start, "end": end},
                 )
-                found = conn.execute("SELECT count(*) FROM _restore").fetchone()[0]
-                inserted = conn.execute(
+                found = one_row(conn, "SELECT count(*) FROM _restore")[0]
+                inserted = one_row(
+                    conn,
                     f"""
                     INSERT INTO {table} BY NAME
                     SELECT * FROM _restore WHERE id NOT IN (SELECT id FROM {table})
-                    """
-                ).fetchone()[0]
+                    """,
+                )[0]
                 conn.execute("DROP TABLE _restore")
                 conn.execute("COMMIT")
             except BaseException:

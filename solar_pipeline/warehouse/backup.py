@@ -41,7 +41,7 @@ from solar_pipeline.sources.files import (
     read_private_text,
     write_private_file,
 )
-from solar_pipeline.warehouse.db import connect
+from solar_pipeline.warehouse.db import connect, one_row
 
 MANIFEST = "manifest.json"
 DB_FILE = "solar.duckdb"
@@ -97,7 +97,7 @@ def _table_counts(conn: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, in
         [catalog],
     ).fetchall()
     return {
-        f"{s}.{t}": conn.execute(f'SELECT count(*) FROM "{catalog}"."{s}"."{t}"').fetchone()[0]
+        f"{s}.{t}": one_row(conn, f'SELECT count(*) FROM "{catalog}"."{s}"."{t}"')[0]
         for s, t in tables
     }
 
@@ -106,7 +106,7 @@ def _copy_database(source: Path, target: Path) -> dict[str, int]:
     """Copy the database into `target` and return the row count of every table, counted in
     the source and checked in the copy."""
     with connect(source, read_only=True) as conn:
-        src = conn.execute("SELECT current_database()").fetchone()[0]
+        src = one_row(conn, "SELECT current_database()")[0]
         conn.execute(f"ATTACH {_sql_str(str(target))} AS solar_backup (READ_WRITE)")
         try:
             # Nothing can write the source meanwhile: our read-only open keeps writers out.
@@ -363,7 +363,7 @@ def _restore_token(
         current = _current_age(name, target)
         if current is None:
             note = f"Restored the {what} from the backup{advice}."
-        elif current == "damaged":
+        elif isinstance(current, str):  # "damaged"
             note = f"Replaced the damaged {what} {target} with the backup's{advice}."
         elif backup_age is not None and backup_age > current:
             note = (

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -54,7 +55,16 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
 _MEMORY = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)$", re.IGNORECASE)
 
 
-def _config() -> dict[str, str]:
+def one_row(
+    conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] | None = None
+) -> tuple[Any, ...]:
+    """The row of a query that always returns exactly one (count, max, current_database())."""
+    row = conn.execute(sql, params or []).fetchone()
+    assert row is not None, f"no row from {sql}"
+    return row
+
+
+def _config() -> dict[str, str | bool | int | float | list[str]]:
     # DuckDB's buffer pool may grow to 80 % of RAM by default (1.2 GB in a year's re-parse, see
     # README, Performance); on a Raspberry Pi, SOLAR_DUCKDB_MEMORY_LIMIT (e.g. 256MB) caps it.
     # Opt-in: a cap can make a large operation fail instead of spilling to disk.

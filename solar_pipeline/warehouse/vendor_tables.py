@@ -116,7 +116,7 @@ def requests_since(conn: duckdb.DuckDBPyConnection, api: str, since: datetime) -
         "SELECT count(*) FROM ops.api_requests WHERE api = ? AND requested_at >= ?",
         [api, since],
     ).fetchone()
-    return int(row[0])
+    return int(row[0]) if row else 0
 
 
 def raw_rows(

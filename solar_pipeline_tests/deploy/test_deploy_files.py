@@ -587,7 +587,7 @@ def test_systemd_units_run_the_venv_binaries_on_loopback() -> None:
     units = {}
     for path in sorted((ROOT / "deploy" / "systemd").glob("*.service")):
         parser = configparser.ConfigParser(interpolation=None)
-        parser.optionxform = str  # systemd keys are case-sensitive
+        parser.optionxform = str  # type: ignore[assignment,method-assign]  # case-sensitive keys
         parser.read(path)
         units[path.stem] = parser["Service"]
     assert set(units) == {"solar-pipeline-webserver", "solar-pipeline-daemon"}

@@ -61,6 +61,7 @@ def envoy_history(
             if solar_model.local_date(SYSTEM, t) in skip and t != end:
                 continue
             poll_once(client)
+            assert client.info is not None, "the simulated gateway did not answer /info"
             writer.end_poll(client.info.serial, client.info.firmware)
             writer.flush()
     with warehouse.connect() as conn:

@@ -119,7 +119,7 @@ def test_a_year_old_alarm_costs_a_constant_per_tick_and_is_seen_to_clear(
     else:
         # Its start is beyond the 9-month look-back: no window can return it. It is shown
         # cleared, with the time we saw it gone from open_alarms (after the clear, this tick).
-        assert ended is None and cleared_at <= seen <= seen_by
+        assert ended is None and seen is not None and cleared_at <= seen <= seen_by
     assert [s for s, _ in _event_status(warehouse, start)] == ["closed"]
 
     fourth, by_endpoint = _tick(sim, enphase, warehouse)

@@ -19,7 +19,7 @@ from solar_pipeline_tests.conftest import make_enphase
 from solar_pipeline_tests.helpers import failure_message, run_range
 
 LEAK = "LEAKED-REFRESH-0123456789"
-DAMAGED = {
+DAMAGED: dict[str, str | bytes] = {
     "truncated": '{"access_token": "LEAKED-ACCESS", "refresh_token": "' + LEAK,
     "a list": json.dumps([LEAK]),
     "a field of the wrong type": json.dumps(

@@ -65,7 +65,7 @@ def _next_refresh_works(sim, store_path: Path) -> None:
     assert sim.stats.rejected_refreshes == rejected
     assert _works(sim, token)
     stored = FileTokenStore(store_path).read()
-    assert stored.access_token == token
+    assert stored is not None and stored.access_token == token
     assert stat.S_IMODE(store_path.stat().st_mode) == 0o600
 
 

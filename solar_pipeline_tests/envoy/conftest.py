@@ -3,6 +3,7 @@ and the resource pointed at it, as definitions.py builds it."""
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -16,7 +17,7 @@ ENVOY_KEYS = [k for a in envoy.assets for k in a.keys]
 
 
 def make_envoy(sim: EnvoySimulator, state_dir: Path, **overrides) -> EnvoyResource:
-    fields = dict(
+    fields: dict[str, Any] = dict(
         url=sim.base_url,
         state_dir=str(state_dir),
         enlighten_url=sim.enlighten_url,

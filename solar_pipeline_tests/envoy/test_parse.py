@@ -48,6 +48,13 @@ def whole(rows: list[dict[str, Any]], source: str, measurement: str) -> dict[str
     return found[0] if found else None
 
 
+def whole_row(rows: list[dict[str, Any]], source: str, measurement: str) -> dict[str, Any]:
+    """The whole-system row of one source and measurement, which must be there."""
+    row = whole(rows, source, measurement)
+    assert row is not None, (source, measurement)
+    return row
+
+
 def production_rows(folder: str) -> list[dict[str, Any]] | None:
     """Rows of details_1 when captured with a 200, else of production.json; None if not JSON."""
     text = body(folder, "production.json_details_1") or body(folder, "production.json")
@@ -207,8 +214,8 @@ def test_consumption_selected_by_measurement_type() -> None:
     swapped["consumption"].reverse()
     assert swapped["consumption"][0]["measurementType"] == "net-consumption"
     for rows in (parse_production_json(text), parse_production_json(json.dumps(swapped))):
-        assert whole(rows, "eim", "total-consumption")["w_now"] == 806.405
-        assert whole(rows, "eim", "net-consumption")["w_now"] == 640.874
+        assert whole_row(rows, "eim", "total-consumption")["w_now"] == 806.405
+        assert whole_row(rows, "eim", "net-consumption")["w_now"] == 640.874
 
 
 def test_consumption_without_measurement_type_is_skipped() -> None:
@@ -216,14 +223,16 @@ def test_consumption_without_measurement_type_is_skipped() -> None:
     del body["consumption"][0]["measurementType"]
     rows = parse_production_json(json.dumps(body))
     assert whole(rows, "eim", "total-consumption") is None
-    assert whole(rows, "eim", "net-consumption")["w_now"] == 640.874
+    assert whole_row(rows, "eim", "net-consumption")["w_now"] == 640.874
 
 
 def test_production_eim_without_measurement_type_is_production() -> None:
     """M4.2.33 has no measurementType on the production eim entry."""
     body = json.loads(raw("4.10.35", "production.json"))
     del body["production"][1]["measurementType"]
-    assert whole(parse_production_json(json.dumps(body)), "eim", "production")["w_now"] == 165.53
+    assert (
+        whole_row(parse_production_json(json.dumps(body)), "eim", "production")["w_now"] == 165.53
+    )
 
 
 def test_lines_become_phases_and_zero_filled_lines_are_skipped() -> None:
@@ -252,10 +261,10 @@ def test_details_and_plain_production() -> None:
     plain = parse_production_json(raw(folder, "production.json"))
     assert len(detailed) == 4 + 3 * 2  # inverters + 3 eim, each with 2 lines
     assert len(plain) == 4
-    assert whole(plain, "eim", "production")["w_now"] == 2882.137
+    assert whole_row(plain, "eim", "production")["w_now"] == 2882.137
     # /production (no .json) on 7+ is the same JSON without lines.
     slow = parse_production_json(raw("7.6.175_with_cts", "production"))
-    assert whole(slow, "eim", "production")["w_now"] == 487.903  # a separate capture
+    assert whole_row(slow, "eim", "production")["w_now"] == 487.903  # a separate capture
 
 
 def test_night_inverters_entry_is_kept() -> None:
@@ -271,7 +280,7 @@ def test_night_inverters_entry_is_kept() -> None:
         "wh_today": None,
         "active_count": 5,
     }
-    eim = whole(rows, "eim", "production")
+    eim = whole_row(rows, "eim", "production")
     assert (eim["reading_at"], eim["wh_today"], eim["active_count"]) == (1695769629, 0.956, 1)
 
 
@@ -287,7 +296,7 @@ def test_odd_records_are_skipped_not_fatal() -> None:
     body["production"].append({"type": "rgms", "activeCount": 1, "wNow": 1, "whLifetime": 2})
     rows = parse_production_json(json.dumps(body))
     assert len(rows) == 4
-    assert whole(rows, "eim", "production")["w_now"] == 165.53
+    assert whole_row(rows, "eim", "production")["w_now"] == 165.53
 
 
 # --- /api/v1/production --------------------------------------------------------------------

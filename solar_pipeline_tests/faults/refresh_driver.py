@@ -69,7 +69,7 @@ def _arm(point: str, session: requests.Session) -> None:
             if b"refresh_token=" in bytes(data):
                 _die()
 
-        socket.socket.sendall = sendall_then_die  # type: ignore[method-assign]
+        socket.socket.sendall = sendall_then_die  # type: ignore[method-assign,assignment]
     elif point == "after_response":
         session.hooks["response"].append(_die)
     elif point in ("after_reserve", "during_temp_write"):
@@ -83,7 +83,7 @@ def _arm(point: str, session: requests.Session) -> None:
                 _die()
             fsync(fd)
 
-        os.fsync = fsync_or_die
+        os.fsync = fsync_or_die  # type: ignore[assignment]  # a test double for one run
     elif point in ("before_replace", "after_replace"):
         replace = os.replace
 

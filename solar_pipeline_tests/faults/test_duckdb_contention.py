@@ -24,7 +24,7 @@ def _hold(path: str, seconds: float) -> subprocess.Popen:
         f"print('held', flush=True); time.sleep({seconds}); c.close()"
     )
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "held"
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     return holder
 
 

@@ -295,6 +295,7 @@ def _last_gateway_poll(world: World) -> None:
     )
     world.clock.now = end
     poll_once(client)
+    assert client.info is not None, "the gateway did not answer the week's last poll"
     writer.end_poll(client.info.serial, client.info.firmware)
     writer.flush()
     with world.warehouse.connect() as conn:
@@ -412,11 +413,12 @@ def _kill_a_cloud_run_in_flight(world: World, day: date, env: dict[str, str]) ->
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    instance = world.instance
     try:
 
         def holding() -> str | None:
             assert proc.poll() is None, (world.home / "killed_run.log").read_text()[-3000:]
-            new = _holders(world.instance) - before
+            new = _holders(instance) - before
             return next(iter(new), None)
 
         run_id = wait_for(holding, 180, "the run to hold the duckdb slot", 0.2)

@@ -55,9 +55,9 @@ def _checksums(path: str) -> dict[str, tuple[int, int]]:
                 if c[0] not in VOLATILE
             ]
             row = ", ".join(f'"{c}"' for c in columns)
-            count, digest = con.execute(
+            [(count, digest)] = con.execute(
                 f'SELECT count(*), coalesce(sum(hash(({row}))), 0) FROM "{schema}"."{table}"'
-            ).fetchone()
+            ).fetchall()
             sums[f"{schema}.{table}"] = (int(count), int(digest))
         return sums
     finally:

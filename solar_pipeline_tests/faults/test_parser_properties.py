@@ -18,8 +18,10 @@ recursion limit, and the wrong type (text, list, object, boolean, null) wherever
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -148,14 +150,14 @@ devices_bodies = shaped(
     {"devices": shaped({}, meters=st.lists(json_values, max_size=3), micros=json_values)}
 )
 
-CLOUD_PARSERS = {
+CLOUD_PARSERS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "summary": (cloud.parse_summary, summary_bodies),
     "events": (cloud.parse_events, events_bodies),
     "alarms": (cloud.parse_alarms, alarms_bodies),
     "energy_lifetime": (cloud.parse_energy_lifetime, lifetime_bodies),
     "devices": (cloud.parse_devices, devices_bodies),
     **{
-        endpoint: (lambda body, e=endpoint: cloud.parse_intervals(e, body), interval_bodies)
+        endpoint: (functools.partial(cloud.parse_intervals, endpoint), interval_bodies)
         for endpoint in cloud.INTERVAL_ENERGY_FIELD
     },
 }
@@ -258,7 +260,7 @@ ENVOY_BODIES = {
 text_bodies = st.text(max_size=40) | st.sampled_from(["", "Error: 401", "<html>Oops</html>"])
 
 
-def _rows(bodies: dict[str, str | None]) -> list[RawRow]:
+def _rows(bodies: Mapping[str, str | None]) -> list[RawRow]:
     return [
         RawRow(n, endpoint, 200, body, FETCHED) for n, (endpoint, body) in enumerate(bodies.items())
     ]
@@ -379,7 +381,7 @@ def test_truncated_real_answers_are_flagged_not_stored(
         assume(False)  # a prefix that is still JSON (never, for an object or array) proves nothing
     except ValueError:
         pass
-    bodies = {endpoint: truncated}
+    bodies: dict[str, str | None] = {endpoint: truncated}
     if endpoint in (poll.METERS, poll.METER_READINGS):
         # The join needs both halves; the other one is the intact capture.
         other = poll.METER_READINGS if endpoint == poll.METERS else poll.METERS
@@ -699,7 +701,7 @@ def test_cloud_parsers_flag_poisoned_answers(name: str, data: st.DataObject) -> 
     except ParseError:
         return
     assert poison.finite_everywhere(result), result
-    rows = result if isinstance(result, list) else [result]
+    rows: list[Any] = result if isinstance(result, list) else [result]
     for row in rows:
         assert all(isinstance(v, PLAIN) for v in row.values()), row
 
@@ -709,11 +711,12 @@ def test_cloud_parsers_flag_poisoned_answers(name: str, data: st.DataObject) -> 
 def test_envoy_parsers_flag_poisoned_real_answers(data: st.DataObject) -> None:
     folder, firmware, endpoint, body = data.draw(st.sampled_from(TRUNCATABLE), label="capture")
     text = poison.dumps(data.draw(poison.poisoned(json.loads(body)), label="answer"))
-    bodies = {endpoint: text}
+    bodies: dict[str, str] = {endpoint: text}
     if endpoint in (poll.METERS, poll.METER_READINGS):
         other = poll.METER_READINGS if endpoint == poll.METERS else poll.METERS
         intact = _capture(FIXTURES / folder, other)
         assume(intact is not None)
+        assert intact is not None
         bodies[other] = intact
     # The parser alone: rows or EnvoyParseError.
     try:
@@ -792,7 +795,7 @@ def test_ingest_flags_each_poisoned_answer_and_parses_the_rest(data: st.DataObje
         # A bad poll between two good ones: the ingest reads all three and passes all three.
         _raw_table(conn, [GOOD_POLL, bad, GOOD_POLL])
         stats = envoy_ingest.ingest(conn)
-        top = conn.execute("SELECT max(id) FROM raw.envoy_responses").fetchone()[0]
+        [(top,)] = conn.execute("SELECT max(id) FROM raw.envoy_responses").fetchall()
         assert get_watermark(conn, envoy_ingest.CONSUMER) == top
         flagged = conn.execute(
             "SELECT id FROM raw.envoy_responses WHERE parse_error IS NOT NULL"

@@ -111,6 +111,7 @@ def _next_refresh(sim: EnphaseCloudSimulator, store: FileTokenStore) -> str:
     """The next run's refresh (the lock the dead process held is free again): "ok", or
     "reauth", after which the owner re-authorizes as the message says."""
     pair = store.read()
+    assert pair is not None, "the store holds no pair"
     try:
         refresh_driver.manager(sim.base_url, store.path).refresh_after_401(pair.access_token)
         return "ok"
@@ -196,6 +197,7 @@ def _refresh_then(sim: EnphaseCloudSimulator, store: FileTokenStore, kill_after:
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert proc.stdout is not None and proc.stdin is not None
     try:
         assert proc.stdout.readline().strip() == "ready"
         started = time.monotonic()

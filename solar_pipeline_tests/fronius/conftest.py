@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,9 @@ class Clock:
 def make_client(
     sim: FroniusSimulator, records: list[FroniusResponse], **overrides
 ) -> FroniusClient:
-    fields = dict(realtime_spacing_s=0.0, archive_spacing_s=0.0, retries=2, backoff=0.01)
+    fields: dict[str, Any] = dict(
+        realtime_spacing_s=0.0, archive_spacing_s=0.0, retries=2, backoff=0.01
+    )
     fields.update(overrides)
     return FroniusClient(sim.base_url, sim.spec.timezone, records.append, **fields)
 

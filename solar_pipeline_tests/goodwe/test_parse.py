@@ -30,7 +30,9 @@ def _pacs(*items: tuple[str, object]) -> str:
 
 @pytest.fixture
 def pac_body(gw_sim) -> str:
-    return make_client(gw_sim, Recorder()).day_power(DAY).body
+    body = make_client(gw_sim, Recorder()).day_power(DAY).body
+    assert body is not None
+    return body
 
 
 def test_daily_kwh_become_wh_per_local_day_and_whole_day_intervals():
@@ -194,3 +196,19 @@ def test_an_empty_day_is_no_intervals_not_an_error():
     assert parse_day_power(_answer({"pacs": []}), TZ).intervals == []
     assert parse_day_power(_answer(None), TZ).samples == []
     assert parse_daily_energy(_answer(None), TZ).daily_wh == {}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"data": {"value": ' + "9" * 5000 + "}}",  # int() refuses > 4300 digits
+        b'{"data": "\xff\xfe\xfd"}',  # bytes in no UTF encoding
+    ],
+)
+def test_json_python_refuses_is_a_parse_error(body) -> None:
+    """json.loads raises a plain ValueError (no .msg) for these, not a JSONDecodeError: the
+    parser must still say ParseError, which flags the answer, not crash the run."""
+    with pytest.raises(ParseError, match="not JSON"):
+        parse_daily_energy(body, "Europe/Amsterdam")
+    with pytest.raises(ParseError, match="not JSON"):
+        parse_day_power(body, "Europe/Amsterdam")

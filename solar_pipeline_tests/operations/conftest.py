@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import pytest
@@ -26,7 +27,7 @@ from solar_pipeline.simulator.envoy import EnvoySimulator
 from solar_pipeline_tests.conftest import SYSTEM
 from solar_pipeline_tests.helpers import ROOT, free_port
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+PG: dict[str, Any] = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 BIN = Path(sys.executable).parent
 
 

@@ -71,7 +71,7 @@ def failures(instance: dg.DagsterInstance, ids: dict[str, str]) -> str:
     out = []
     for name, run_id in ids.items():
         for event in instance.all_logs(run_id):
-            if event.is_dagster_event and event.dagster_event.event_type in (
+            if event.dagster_event is not None and event.dagster_event.event_type in (
                 dg.DagsterEventType.STEP_FAILURE,
                 dg.DagsterEventType.RUN_FAILURE,  # stored as "PIPELINE_FAILURE"
                 dg.DagsterEventType.ENGINE_EVENT,

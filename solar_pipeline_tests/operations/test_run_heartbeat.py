@@ -62,11 +62,14 @@ def _started_run(
             dagster_event=start,
         )
     )
-    return instance.get_run_by_id(run.run_id)
+    stored = instance.get_run_by_id(run.run_id)
+    assert stored is not None
+    return stored
 
 
 def _verdict(instance: dg.DagsterInstance, run: dg.DagsterRun):
     fresh = instance.get_run_by_id(run.run_id)  # what the daemon reads on its poll
+    assert fresh is not None
     return instance.run_launcher.check_run_worker_health(fresh)
 
 
@@ -113,7 +116,7 @@ def test_the_stamp_is_renewed_until_the_block_ends(instance) -> None:
         stamps.append(new_tags[HEARTBEAT_TAG])
         return original(run_id, new_tags)
 
-    instance.add_run_tags = recorded  # type: ignore[method-assign]  # count real writes
+    instance.add_run_tags = recorded  # count real writes
     with heartbeat(instance, run.run_id, every_s=0.2):
         time.sleep(1.1)
     after = len(stamps)
@@ -129,7 +132,7 @@ def test_a_broken_run_storage_does_not_fail_the_run(instance, caplog) -> None:
     def broken(run_id, new_tags):
         raise OSError("disk I/O error")
 
-    instance.add_run_tags = broken  # type: ignore[method-assign]
+    instance.add_run_tags = broken
     with heartbeat(instance, run.run_id, every_s=0.05):  # raises nothing
         time.sleep(0.3)
     warnings = [r for r in caplog.records if "could not stamp run" in r.getMessage()]

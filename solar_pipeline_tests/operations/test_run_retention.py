@@ -6,6 +6,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 from dagster._core.storage.runs.schema import RunsTable
+from dagster._core.storage.runs.sql_run_storage import SqlRunStorage
 
 from solar_pipeline.run_retention import retention_days, run_retention_job
 from solar_pipeline.settings import InvalidSettingError
@@ -15,7 +16,9 @@ def add_run(instance: dg.DagsterInstance, job: str, status, age_days: float) -> 
     run = instance.add_run(dg.DagsterRun(job_name=job, status=status))
     # Runs are stamped "now" when stored; age them the way time would.
     created = datetime.now(UTC) - timedelta(days=age_days)
-    with instance.run_storage.connect() as conn:
+    storage = instance.run_storage
+    assert isinstance(storage, SqlRunStorage)
+    with storage.connect() as conn:
         conn.execute(
             sa.update(RunsTable)
             .where(RunsTable.c.run_id == run.run_id)

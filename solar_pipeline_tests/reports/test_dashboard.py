@@ -5,6 +5,7 @@ import math
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -33,7 +34,7 @@ TZ = SYSTEM.timezone
 TITLES = ["Last 30 days", "Self-consumption", "Power", "Months", "Inverters", "Quality"]
 
 
-def _same(a: object, b: object) -> bool:
+def _same(a: Any, b: Any) -> bool:
     if a is None or (isinstance(a, float) and math.isnan(a)):
         return b is None or (isinstance(b, float) and math.isnan(b))
     return b is not None and math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
@@ -167,7 +168,7 @@ def test_asset_writes_the_page_with_a_preview_and_refreshes_after_energy(
             [reports.energy_dashboard], resources={"warehouse": history.warehouse}
         )
     assert result.success
-    meta = result.asset_materializations_for_node("reports__energy_dashboard")[0].metadata
+    meta: Any = result.asset_materializations_for_node("reports__energy_dashboard")[0].metadata
     assert Path(meta["path"].value) == tmp_path / "reports" / "energy_dashboard.html"
     assert Path(meta["path"].value).stat().st_size > 500_000  # the scripts are inlined
     assert meta["preview"].value.startswith("![dashboard preview](data:image/png;base64,iVBOR")

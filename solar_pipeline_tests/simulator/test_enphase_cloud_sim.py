@@ -5,6 +5,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
@@ -37,7 +38,7 @@ class Api:
     sim: EnphaseCloudSimulator
     token: str
 
-    def get(self, path: str, **params: object) -> requests.Response:
+    def get(self, path: str, **params: Any) -> requests.Response:
         return requests.get(
             f"{self.sim.base_url}/api/v4/{path}",
             params={"key": KEY, **params},
@@ -337,11 +338,12 @@ def test_telemetry_window_rules(api: Api) -> None:
     assert today["intervals"][-1]["end_at"] == (int(NOW) - 900) // 300 * 300
     by_date = api.get(path, start_date="2025-11-05", end_at=midnight + 600).json()
     assert by_date["start_date"] == "2025-11-05" and by_date["intervals"] == today["intervals"]
-    for params, details in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"start_at": int(NOW) + 60}, "Requested date is in the future"),
         ({"granularity": "hour"}, "Invalid granularity: hour"),
         ({"start_date": "2023-06-01"}, "Requested date range is invalid for this system"),
-    ]:
+    ]
+    for params, details in cases:
         resp = api.get(path, **params)
         assert resp.status_code == 422
         assert resp.json() == {"message": "Unprocessable Entity", "details": details, "code": 422}

@@ -3,8 +3,9 @@
 import gzip
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 import requests
@@ -34,7 +35,7 @@ def _fronius() -> FroniusSimulator:
 
 
 # (factory, a path the simulator answers with JSON without any credentials)
-SIMULATORS = {
+SIMULATORS: dict[str, tuple[Callable[[], Any], str]] = {
     "enphase_cloud": (lambda: EnphaseCloudSimulator([SPEC]), "/api/v4/systems/4242/summary"),
     "envoy": (lambda: EnvoySimulator(SPEC, tls=False, auth="none"), "/production.json"),
     "solaredge": (lambda: SolarEdgeSimulator([SPEC], clock=lambda: NOW), "/site/4242/overview"),
@@ -48,7 +49,7 @@ SIMULATORS = {
 
 
 @pytest.fixture(params=sorted(SIMULATORS))
-def served(request) -> Iterator[tuple[object, str]]:
+def served(request) -> Iterator[tuple[Any, str]]:
     factory, path = SIMULATORS[request.param]
     sim = factory()
     sim.start()

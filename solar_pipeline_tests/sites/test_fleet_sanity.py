@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -188,7 +189,8 @@ def test_negative_and_impossible_vendor_values_are_flagged_and_left_out(fleet: F
     }
     anomalies_check = checks[("energy/daily_energy", "counter_anomalies")]
     assert not anomalies_check.passed
-    assert anomalies_check.metadata["anomalies"].value[str(DAY)]["count"] == 5
+    by_day: Any = anomalies_check.metadata["anomalies"].value
+    assert by_day[str(DAY)]["count"] == 5
     # The vendors' typed assets say which answer held the values, and that they were not used.
     for vendor in ("solaredge", "fronius"):
         assert not checks[(f"{vendor}/intervals", "answers_parse")].passed

@@ -16,10 +16,9 @@ TZ = PLANT.timezone
 @pytest.fixture
 def bodies(sma_sim, clock, tmp_path) -> dict[str, str]:
     setup = consented(sma_sim, tmp_path, clock)
-    return {
-        "day": setup.client.day_series(DAY).body,
-        "month": setup.client.month_days(DAY).body,
-    }
+    day, month = setup.client.day_series(DAY).body, setup.client.month_days(DAY).body
+    assert day is not None and month is not None
+    return {"day": day, "month": month}
 
 
 def _edit(body: str, change) -> str:

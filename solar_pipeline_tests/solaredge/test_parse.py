@@ -22,6 +22,7 @@ DAY = date(2026, 6, 1)
 @pytest.fixture
 def details_body(se_sim) -> str:
     [resp] = make_client(se_sim, Recorder()).energy_details(DAY, DAY)
+    assert resp.body is not None, resp
     return resp.body
 
 
@@ -153,3 +154,18 @@ def test_overview_with_missing_parts_gives_unknowns_not_errors():
     assert parsed.lifetime_wh is None and parsed.last_update_at is None
     with pytest.raises(ParseError):
         parse_overview('{"overview": null}', SITE.timezone)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"energyDetails": {"value": ' + "9" * 5000 + "}}",  # int() refuses > 4300 digits
+        b'{"energyDetails": "\xff\xfe\xfd"}',  # bytes in no UTF encoding
+    ],
+)
+def test_json_python_refuses_is_a_parse_error(body) -> None:
+    """json.loads raises a plain ValueError (no .msg) for these, not a JSONDecodeError: the
+    parser must still say ParseError, which flags the answer, not crash the run."""
+    for parse in (parse_energy_details, parse_site_energy, parse_overview):
+        with pytest.raises(ParseError, match="not JSON"):
+            parse(body, "Europe/Amsterdam")

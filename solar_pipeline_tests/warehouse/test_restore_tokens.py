@@ -49,6 +49,7 @@ def _manager(sim, store_path: Path) -> TokenManager:
 def _older(store: FileTokenStore, seconds: int) -> TokenPair:
     """The stored pair as if it had been obtained `seconds` earlier (same tokens)."""
     pair = store.read()
+    assert pair is not None
     older = dataclasses.replace(pair, obtained_at=pair.obtained_at - seconds)
     store.write(older)
     return older
@@ -64,7 +65,9 @@ def _backup(monkeypatch, data: Path, to: Path) -> Path:
 def _refresh_works(sim, store_path: Path) -> None:
     rejected = sim.stats.rejected_refreshes
     manager = _manager(sim, store_path)
-    manager.refresh_after_401(manager.current().access_token)
+    current = manager.current()
+    assert current is not None
+    manager.refresh_after_401(current.access_token)
     assert sim.stats.rejected_refreshes == rejected
 
 

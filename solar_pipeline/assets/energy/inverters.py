@@ -88,7 +88,9 @@ def daily_inverter_energy(
                     [(s, at, float(watts or 0)) for s, at, watts in reports], day, tz, known
                 ).items()
             ):
-                labels = tags.get(serial) if isinstance(tags.get(serial), dict) else {}
+                labels = tags.get(serial)
+                if not isinstance(labels, dict):
+                    labels = {}
                 rows.append(
                     {
                         "site_id": site,
@@ -110,11 +112,11 @@ def daily_inverter_energy(
             )
     silent: dict[str, list[str]] = {}
     if len(frame):
-        for day, group in frame.groupby("day"):
+        for group_day, group in frame.groupby("day"):
             if group["wh"].sum() > 0:
                 quiet = group.loc[group["reports"] == 0, "serial_number"].tolist()
                 if quiet:
-                    silent[str(day)] = quiet
+                    silent[str(group_day)] = quiet
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(frame),

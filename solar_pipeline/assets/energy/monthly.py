@@ -2,6 +2,7 @@ import dagster as dg
 
 from solar_pipeline.constants import DUCKDB_POOL, ENERGY_DAILY, ENERGY_GROUP, ENERGY_MONTHLY
 from solar_pipeline.resources import DuckDBWarehouse
+from solar_pipeline.warehouse.db import one_row
 
 
 @dg.asset(
@@ -28,5 +29,5 @@ def monthly_energy(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
             """
         ).fetchall()
         conn.execute("COMMIT")
-        months = conn.execute("SELECT count(*) FROM energy.monthly_energy").fetchone()[0]
+        months = one_row(conn, "SELECT count(*) FROM energy.monthly_energy")[0]
     return dg.MaterializeResult(metadata={"dagster/row_count": months})

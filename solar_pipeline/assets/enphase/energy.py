@@ -1,4 +1,5 @@
 from datetime import date
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -107,13 +108,14 @@ def daily_energy(
             ).fetchall()
         )
     mismatched = {}
-    for row in frame.itertuples():
-        summed = sums.get(row.day)
-        if summed is None or not row.produced_wh:
+    day_row: Any  # a row of `frame`: day, produced_wh, ...
+    for day_row in frame.itertuples():
+        summed = sums.get(day_row.day)
+        if summed is None or not day_row.produced_wh:
             continue
-        if abs(summed - row.produced_wh) / row.produced_wh > TOLERANCE:
-            mismatched[str(row.day)] = {
-                "energy_lifetime": int(row.produced_wh),
+        if abs(summed - day_row.produced_wh) / day_row.produced_wh > TOLERANCE:
+            mismatched[str(day_row.day)] = {
+                "energy_lifetime": int(day_row.produced_wh),
                 "intervals": int(summed),
             }
     return dg.MaterializeResult(

@@ -21,7 +21,11 @@ TOKEN_WARN_DAYS = 7
 # Which meters a system has changes rarely; a week-old /devices answer is good enough.
 DEVICES_MAX_AGE = timedelta(days=7)
 # What every system has: the telemetry worth fetching when /devices cannot be read.
-NO_METERS = {"has_production_meter": False, "has_consumption_meter": False, "micros": 0}
+NO_METERS: parse.Devices = {
+    "has_production_meter": False,
+    "has_consumption_meter": False,
+    "micros": 0,
+}
 
 
 class RawFetchConfig(dg.Config):
@@ -86,7 +90,10 @@ def enphase_responses(
         if meters is None:
             fresh = client.get("devices")
             # A good answer's row is written in a batch later; this one's id is needed now.
-            raw_id = fresh.raw_id if fresh.raw_id is not None else (log.flush() or [None])[-1]
+            raw_id = fresh.raw_id
+            if raw_id is None:
+                written = log.flush()
+                raw_id = written[-1] if written else None
             meters = _meters((raw_id, fresh.data), unreadable)
         if meters is None:
             context.log.warning(
@@ -151,7 +158,7 @@ def enphase_responses(
     )
 
 
-def _meters(answer: tuple[int | None, Any], unreadable: dict[int, str]) -> dict | None:
+def _meters(answer: tuple[int | None, Any], unreadable: dict[int, str]) -> parse.Devices | None:
     """Which meters a /devices answer (raw id, text or decoded body) lists, or None, with the
     answer noted in `unreadable`, when it cannot be read."""
     raw_id, body = answer

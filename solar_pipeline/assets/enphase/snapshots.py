@@ -66,7 +66,7 @@ def _parse_new(
         if status != 200:
             continue
         try:
-            if not valid_json:
+            if not valid_json or body is None:  # valid_json: it has a body
                 raise ParseError("not JSON")
             out.parsed.append((raw_id, fetched_at, endpoint, parsers[endpoint](parse.loads(body))))
         except Exception as exc:  # a malformed answer is flagged, never fatal
@@ -81,7 +81,7 @@ def _result(rows: int, problems: dict[int, str], extra: dict | None = None) -> d
     )
 
 
-_COMMON = dict(
+_COMMON: dict[str, Any] = dict(
     deps=[RAW_ENPHASE_RESPONSES],
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_POOL,

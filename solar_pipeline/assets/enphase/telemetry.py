@@ -1,4 +1,5 @@
 import time
+from typing import Any
 
 import dagster as dg
 
@@ -27,7 +28,7 @@ WELL_FORMED_CHECK = raw_reads.WELL_FORMED_CHECK
 PLAUSIBLE_CHECK = "values_plausible"
 
 
-def _window_days(context: dg.AssetExecutionContext) -> list[tuple[str, object]]:
+def _window_days(context: dg.AssetExecutionContext) -> list[tuple[str, dg.TimeWindow]]:
     return [(k, DAILY.time_window_for_partition_key(k)) for k in context.partition_keys]
 
 
@@ -45,7 +46,7 @@ def _check_results(
     now = time.time()
     short: dict[str, str] = {}
     rows = frame if source is None else frame[frame["source"] == source]
-    ends = rows["end_at"] if len(rows) else []
+    ends: Any = rows["end_at"] if len(rows) else []
     for key, w in _window_days(context):
         if w.end.timestamp() > now:
             continue  # today is still filling in
@@ -186,7 +187,7 @@ def consumption_intervals(
             [system_id, w.start, w.end],
         )
         mark_parsed(conn, raw_reads.RAW_TABLE, problems, (r[0] for r in responses))
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "dagster/row_count": len(frame),
         "consumed_kwh": round(float(frame["wh"].sum()) / 1000, 3) if len(frame) else 0.0,
         "raw_answers_used": len(responses),

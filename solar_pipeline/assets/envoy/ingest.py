@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 
 from solar_pipeline.sources.envoy.readings import RawRow, readings_from_poll
+from solar_pipeline.warehouse.db import one_row
 from solar_pipeline.warehouse.fit import split_fitting
 from solar_pipeline.warehouse.parse_errors import mark_parsed
 from solar_pipeline.warehouse.watermarks import get_watermark, set_watermark
@@ -113,7 +114,7 @@ def ingest(conn: duckdb.DuckDBPyConnection, full: bool = False) -> IngestStats:
         set_watermark(conn, CONSUMER, 0)
         conn.execute("COMMIT")
     mark = get_watermark(conn, CONSUMER)
-    top = conn.execute("SELECT coalesce(max(id), 0) FROM raw.envoy_responses").fetchone()[0]
+    top = one_row(conn, "SELECT coalesce(max(id), 0) FROM raw.envoy_responses")[0]
     while mark < top:
         # An id range, not ORDER BY ... LIMIT: DuckDB then reads only the row groups in range
         # instead of sorting the whole table's bodies for every batch.

@@ -14,6 +14,7 @@ from solar_pipeline.assets.provider import LOCAL_INVERTERS, LOCAL_METER, Provide
 from solar_pipeline.constants import ENVOY_METER_READINGS, ENVOY_PRODUCTION_READINGS
 from solar_pipeline.energy.model import DEFAULT_MAX_POWER_W, Interval, counter_intervals
 from solar_pipeline.sites import Site
+from solar_pipeline.warehouse.db import one_row
 
 # Household consumption and grid flows are not bounded by the array's size, but by the main
 # fuse (energy.model.DEFAULT_MAX_POWER_W).
@@ -73,17 +74,19 @@ def max_production_w(conn: duckdb.DuckDBPyConnection) -> float:
     system size Enphase reports, the sum of the inverters' highest reports, and MICRO_MAX_W per
     microinverter the cloud lists. Unknown size: the grid bound, which still catches the
     multi-MWh glitches but never flags real production."""
-    size, modules = conn.execute(
-        "SELECT max(size_w) FILTER (size_w > 0), max(modules) FROM enphase.system_summary"
-    ).fetchone()
-    micros = conn.execute(
+    size, modules = one_row(
+        conn, "SELECT max(size_w) FILTER (size_w > 0), max(modules) FROM enphase.system_summary"
+    )
+    micros = one_row(
+        conn,
         "SELECT max(try(json_array_length(body, '$.devices.micros'))) "
-        "FROM raw.enphase_responses WHERE endpoint = 'devices' AND status = 200 AND valid_json"
-    ).fetchone()[0]
-    inverters = conn.execute(
+        "FROM raw.enphase_responses WHERE endpoint = 'devices' AND status = 200 AND valid_json",
+    )[0]
+    inverters = one_row(
+        conn,
         "SELECT sum(m) FROM (SELECT max(max_watts) AS m FROM envoy.inverter_readings "
-        "GROUP BY serial_number)"
-    ).fetchone()[0]
+        "GROUP BY serial_number)",
+    )[0]
     counted = max(float(modules or 0), float(micros or 0)) * MICRO_MAX_W
     known = max(float(size or 0), float(inverters or 0), counted)
     return known if known > 0 else GRID_MAX_W

@@ -1,4 +1,5 @@
 import time
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -89,7 +90,7 @@ def envoy_responses(
             context.log.warning(f"Envoy poll {n + 1} incomplete: {result.error}")
     token = client.tokens.current
     days_left = token.days_left(time.time()) if token is not None else None
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "polls": polls,
         "polls_answered": answered,
         "responses_stored": writer.written,
@@ -98,7 +99,7 @@ def envoy_responses(
         "auth": ("jwt" if info and info.version[:1] >= (7,) else "digest") if info else "",
         "certificate_pin": client.pin_origin or ("none (http)" if not client.https else ""),
     }
-    if days_left is not None:
+    if token is not None and days_left is not None:
         metadata["envoy_token_expires_in_days"] = days_left
         metadata["envoy_token_origin"] = token.origin
     return dg.MaterializeResult(

@@ -154,7 +154,7 @@ class EnphaseClient(RecordsRetriedAttempts):
         params: dict[str, Any],
         covers: tuple[int, int] | None,
         token: str,
-    ) -> tuple[int | None, int | None, str | None, str | None, str | None]:
+    ) -> tuple[int, int | None, str | None, str | None, str | None]:
         url = f"{self.base_url}/api/v4/systems/{self.system_id}/{endpoint}"
         # The API key goes in a header (documented by Enphase) so it never appears in a URL,
         # a proxy log or the raw table's query column.

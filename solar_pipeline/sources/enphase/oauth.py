@@ -118,7 +118,7 @@ class OAuthClient:
             if isinstance(body, dict) and nonnegative_number(body.get("expires_in")) is None:
                 # NaN, Infinity, 1e400: the default lifetime, not a lost (rotated) pair.
                 body.pop("expires_in", None)
-            return TokenPair.from_token_response(body, int(self.clock()), origin)  # type: ignore[arg-type]
+            return TokenPair.from_token_response(body, int(self.clock()), origin)
         except (ValueError, KeyError, TypeError, OverflowError):  # OverflowError: 1e400
             raise EnphaseResponseError(
                 "oauth/token", status, "token response is not the expected JSON"

@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 Row = dict[str, Any]
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -29,16 +30,16 @@ class Answer:
 
 
 def _merge(
-    known: dict[Hashable, Row],
+    known: dict[K, Row],
     answers: Iterable[Answer],
-    key: Callable[[Row], Hashable],
+    key: Callable[[Row], K],
     open_list: str,
     is_open: Callable[[Row], bool],
     close: Callable[[Row, Answer], Row],
     reopen: dict[str, Any],
-) -> dict[Hashable, Row]:
+) -> dict[K, Row]:
     state = dict(known)
-    changed: dict[Hashable, Row] = {}
+    changed: dict[K, Row] = {}
     for answer in answers:  # oldest first: a later answer wins
         if answer.endpoint == open_list:
             listed = {key(r) for r in answer.rows}
@@ -70,7 +71,7 @@ def merge_alarms(known: dict[str, Row], answers: Iterable[Answer]) -> dict[str, 
         close=close,
         reopen={"cleared": False, "ended_at": None, "seen_cleared_at": None},
     )
-    return {k: {"seen_cleared_at": None, **row} for k, row in changed.items()}  # type: ignore[misc]
+    return {k: {"seen_cleared_at": None, **row} for k, row in changed.items()}
 
 
 EVENT_KEY = ("system_id", "event_type_id", "serial_number", "started_at")
@@ -79,7 +80,7 @@ EVENT_KEY = ("system_id", "event_type_id", "serial_number", "started_at")
 def merge_events(known: dict[tuple, Row], answers: Iterable[Answer]) -> dict[tuple, Row]:
     """Rows to write, by (system_id, event_type_id, serial_number, started_at); an event gone
     from open_events is `closed`, its `ended_at` known only if a window answer gave it."""
-    return _merge(  # type: ignore[return-value]
+    return _merge(
         known,
         answers,
         key=lambda r: tuple(r[c] for c in EVENT_KEY),

@@ -11,7 +11,7 @@ column (INTEGER, BIGINT) is the caller's check (warehouse/fit.py), against the t
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from solar_pipeline.sources.enphase.errors import ParseError
 from solar_pipeline.sources.parsing import loads as _loads
@@ -239,7 +239,13 @@ def parse_energy_lifetime(body: Any) -> list[dict[str, Any]]:
         raise ParseError(f"energy_lifetime: {exc!r}") from None
 
 
-def parse_devices(body: Any) -> dict[str, bool]:
+class Devices(TypedDict):
+    has_production_meter: bool
+    has_consumption_meter: bool
+    micros: int
+
+
+def parse_devices(body: Any) -> Devices:
     """Which meters the system has: decides which telemetry endpoints are worth a request."""
     b = _dict(body, "devices")
     devices = b.get("devices") or {}

@@ -72,7 +72,7 @@ def window_chunks(
     start = (
         now - first_run_s if since is None else max(since - EVENT_OVERLAP_S, now - EVENT_LOOKBACK_S)
     )
-    chunks = []
+    chunks: list[tuple[int, int]] = []
     while start < now and len(chunks) < limit:
         chunks.append((start, min(start + WEEK_S, now)))
         start += WEEK_S

@@ -236,6 +236,7 @@ class _Reservation:
                 error = exc
             if pause is not None:
                 store.sleep(pause)
+        assert error is not None  # every attempt failed, or it returned
         kept = store._rescue_file()
         try:
             write_private_file(kept, pair.to_json())

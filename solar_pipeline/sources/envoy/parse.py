@@ -243,7 +243,7 @@ def _eim_rows(entry: dict[str, Any], measurement: Any, what: str) -> list[dict[s
     # activeCount 0 = CT absent or disabled: the numbers beside it are garbage, not zero.
     if not active_count or not isinstance(measurement, str) or measurement not in MEASUREMENTS:
         return []
-    base = {
+    base: dict[str, Any] = {
         "measurement": measurement,
         "source": "eim",
         "phase": None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from solar_pipeline.sources.envoy import poll
 from solar_pipeline.sources.envoy.parse import (
@@ -71,6 +71,12 @@ def _last_ok(rows: list[RawRow], endpoint: str) -> RawRow | None:
     return ok[-1] if ok else None
 
 
+def _body(row: RawRow) -> str:
+    """The body of a row `_last_ok` chose: it has one."""
+    assert row.body is not None
+    return row.body
+
+
 # Firmware below 4 has no production.json and answers it with an HTML page.
 PRODUCTION_JSON_MIN_VERSION = (4,)
 
@@ -92,7 +98,7 @@ def _production(serial: str, firmware: str, rows: list[RawRow], out: PollReading
                     "envoy_serial": serial,
                     "raw_id": row.id,
                 }
-                for p in parser(row.body)
+                for p in parser(_body(row))
             ]
         except EnvoyParseError as exc:
             if endpoint != poll.PRODUCTION or (
@@ -123,7 +129,7 @@ def _inverters(serial: str, rows: list[RawRow], out: PollReadings) -> None:
     device_data = _last_ok(rows, poll.DEVICE_DATA)
     if device_data is not None:
         try:
-            parsed, truncated = parse_device_data(device_data.body)
+            parsed, truncated = parse_device_data(_body(device_data))
             if not truncated:
                 out.inverters = _inverter_rows(device_data, serial, "device_data", parsed)
         except Exception as exc:  # a malformed answer is flagged, never fatal
@@ -131,7 +137,7 @@ def _inverters(serial: str, rows: list[RawRow], out: PollReadings) -> None:
     v1 = _last_ok(rows, poll.INVERTERS_V1)
     if not out.inverters and v1 is not None:
         try:
-            out.inverters = _inverter_rows(v1, serial, "api_v1", parse_inverters_v1(v1.body))
+            out.inverters = _inverter_rows(v1, serial, "api_v1", parse_inverters_v1(_body(v1)))
         except Exception as exc:  # a malformed answer is flagged, never fatal
             out.flag("inverters", v1, exc)
 
@@ -141,10 +147,10 @@ def _meters(serial: str, rows: list[RawRow], out: PollReadings) -> None:
     if meters is None or readings is None:
         return
     # Each answer on its own, so the flag lands on the one that is malformed.
-    parsed = []
+    parsed: list[Any] = []
     for row, parser in ((meters, parse_meter_list), (readings, parse_meter_readings)):
         try:
-            parsed.append(parser(row.body))
+            parsed.append(parser(_body(row)))
         except Exception as exc:  # a malformed answer is flagged, never fatal
             out.flag("meters", row, exc)
     if len(parsed) < 2:

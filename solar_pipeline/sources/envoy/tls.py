@@ -32,6 +32,8 @@ def normalise_fingerprint(value: str) -> str:
 
 def server_fingerprint(url: str, timeout: float = 10.0) -> str:
     parts = urlsplit(url)
+    if not parts.hostname:  # ssl would connect to localhost and pin its certificate instead
+        raise ValueError(f"{url!r} has no host")
     pem = ssl.get_server_certificate((parts.hostname, parts.port or 443), timeout=timeout)
     return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
 

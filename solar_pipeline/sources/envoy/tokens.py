@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 import requests
 
@@ -48,7 +49,7 @@ class EnvoyToken:
         return None if self.expires_at is None else round((self.expires_at - now) / 86400, 2)
 
 
-def _epoch(value: object) -> bool:
+def _epoch(value: object) -> TypeGuard[int]:
     return type(value) is int and 0 <= value <= MAX_EPOCH_S
 
 
@@ -65,7 +66,7 @@ def _parse(text: str) -> EnvoyToken:
     )
     if not isinstance(token, str) or not token:
         raise ValueError("no token")
-    if not all(_epoch(v) for v in (obtained, 0 if expires is None else expires)):
+    if not (_epoch(obtained) and (expires is None or _epoch(expires))):
         raise ValueError("expires_at or obtained_at is not a time in whole seconds")
     return EnvoyToken(token, expires, origin if isinstance(origin, str) else "enlighten", obtained)
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import pairwise
+from json import JSONDecodeError
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -87,8 +88,10 @@ def _payload(body: str | bytes | None, what: str) -> Any:
         raise ParseError(f"{what}: empty body")
     try:
         answer = loads(body)
-    except ValueError as exc:
+    except JSONDecodeError as exc:
         raise ParseError(f"{what}: body is not JSON ({exc.msg} at {exc.pos})") from None
+    except ValueError as exc:  # an int of over 4300 digits, bytes in no UTF encoding
+        raise ParseError(f"{what}: body is not JSON ({exc})") from None
     if not isinstance(answer, dict):
         raise ParseError(f"{what}: expected a JSON object, got {type(answer).__name__}")
     code = answer.get("code")
@@ -208,10 +211,12 @@ def parse_day_power(
     intervals = []
     for (t0, p0, f0), (t1, p1, f1) in pairwise(points):
         dt = (t1 - t0).total_seconds()
-        flags = set(f0) | set(f1)
+        pair_flags = set(f0) | set(f1)
         if dt > GAP_S:
-            flags.add("gap")
+            pair_flags.add("gap")
         wh = (p0 + p1) / 2 * dt / 3600
-        intervals.append(Interval(t0, t1, SOURCE_PAC, produced_wh=wh, flags=tuple(sorted(flags))))
+        intervals.append(
+            Interval(t0, t1, SOURCE_PAC, produced_wh=wh, flags=tuple(sorted(pair_flags)))
+        )
     samples = [(t, p) for t, p, _ in points]
     return ParsedPower(samples, intervals, tuple(problems))

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from json import JSONDecodeError
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -71,8 +72,10 @@ def _load(body: str | bytes | None, what: str) -> dict[str, Any]:
         raise ParseError(f"{what}: empty body")
     try:
         data = loads(body)
-    except ValueError as exc:
+    except JSONDecodeError as exc:
         raise ParseError(f"{what}: body is not JSON ({exc.msg} at {exc.pos})") from None
+    except ValueError as exc:  # an int of over 4300 digits, bytes in no UTF encoding
+        raise ParseError(f"{what}: body is not JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ParseError(f"{what}: expected a JSON object, got {type(data).__name__}")
     return data
@@ -197,7 +200,7 @@ def parse_energy_details(body: str | bytes | None, timezone: str) -> ParsedEnerg
         if all(v is None for v in row.values()):
             continue
         end = _step_end(start, str(unit), zone, what)
-        f = flags[start]
+        marks = flags[start]
         sc, prod, feed = row.get("SelfConsumption"), row.get("Production"), row.get("FeedIn")
         if sc is not None:
             self_consumed[start] = sc
@@ -206,7 +209,7 @@ def parse_energy_details(body: str | bytes | None, timezone: str) -> ParsedEnerg
                 and feed is not None
                 and abs(prod - feed - sc) > max(_SELF_TOLERANCE_WH, 0.01 * sc)
             ):
-                f.add("self_consumption_mismatch")
+                marks.add("self_consumption_mismatch")
                 problems.append(f"{what} {start:%Y-%m-%dT%H:%MZ}: self_consumption_mismatch")
         if prod is not None:
             daily[start.astimezone(zone).date()] += prod
@@ -216,7 +219,7 @@ def parse_energy_details(body: str | bytes | None, timezone: str) -> ParsedEnerg
                 end,
                 SOURCE_DETAILS,
                 **{fig: row.get(meter) for meter, fig in FIGURES.items()},
-                flags=tuple(sorted(f)),
+                flags=tuple(sorted(marks)),
             )
         )
     # Daily sums of details are only whole-day totals for timeUnit=DAY answers.
