@@ -53,4 +53,4 @@ bench: $(SYNCED)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) data/demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) data/demo .pytest_cache .ruff_cache .mypy_cache

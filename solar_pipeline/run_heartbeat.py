@@ -10,7 +10,9 @@ it is the same on every host: it lives in the instance's run storage (SQLite und
 DAGSTER_HOME, or Postgres), which the daemon reads.
 
 The stamp is a run tag, so it goes away with the run when run retention purges it, and it shows
-in the UI's run tags as the time the run was last seen alive.
+in the UI's run tags as the time the run was last seen alive. It is the run host's clock that
+the daemon compares with its own: hosts whose clocks disagree by more than the timeout (no NTP)
+would see live runs as dead.
 """
 
 from __future__ import annotations

@@ -22,6 +22,14 @@ DEEP_ARRAY = "[" * DEPTH + "]" * DEPTH
 DEEP_OBJECT = '{"a":' * DEPTH + "0" + "}" * DEPTH
 
 
+def json_refuses(key: str) -> list[str | bytes]:
+    """Answers whose `key` holds what json.loads refuses with a plain ValueError (which has no
+    `.msg`), not a JSONDecodeError: an integer beyond Python's 4300-digit limit, and bytes in no
+    UTF encoding."""
+    huge = f'{{"{key}": {{"value": {"9" * 5000}}}}}'
+    return [huge, b'{"' + key.encode() + b'": "\xff\xfe\xfd"}']
+
+
 class Raw:
     """A JSON token written verbatim (json.dumps cannot write 1e400 or 100,000 levels)."""
 

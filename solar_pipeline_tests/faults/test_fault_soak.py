@@ -241,11 +241,11 @@ def _immutable(path: Path, on: bool) -> bool:
 # ---- the paths, as the schedules run them ------------------------------------------------
 
 
-def _poll_gateway_day(world: World, day: date, rng: random.Random | None, log: list) -> None:
-    """Poll the gateway every hour of `day` from its local midnight (the next midnight is the
-    next day's first poll), store the answers and parse them, as raw.envoy_responses and
-    envoy_readings do."""
-    start, end = solar_model.local_day_bounds(SYSTEM, day)
+def _poll_gateway(world: World, times: range, rng: random.Random | None, log: list) -> None:
+    """Poll the gateway at each of `times` (Unix seconds, on its clock), store the answers and
+    parse them, as raw.envoy_responses and envoy_readings do; with `rng`, arm a random fault
+    before a third of the polls, never the first (a local midnight: a gateway keeps no history,
+    so a lost midnight reading could only be interpolated)."""
     writer = EnvoyRawWriter(world.warehouse.path)
     tokens = EnvoyTokenProvider(
         world.home / "envoy" / "envoy_token.json", configured=world.envoy_token
@@ -260,15 +260,16 @@ def _poll_gateway_day(world: World, day: date, rng: random.Random | None, log: l
         timeout=(2.0, 1.0),
         backoff=0.01,
     )
-    for t in range(start, end, 3600):
+    for t in times:
         world.clock.now = t
-        if rng is not None and t != start and rng.random() < 1 / 3:
-            log.append((day.isoformat(), _arm_gateway(world.gateway, rng)))
+        day = solar_model.local_date(SYSTEM, t).isoformat()
+        if rng is not None and t != times[0] and rng.random() < 1 / 3:
+            log.append((day, _arm_gateway(world.gateway, rng)))
         try:
             poll_once(client)
         except EnvoyError as exc:
             # What raw.envoy_responses does: this run fails, saying why; the next tick polls.
-            log.append((day.isoformat(), f"gateway poll failed its run: {exc}"))
+            log.append((day, f"gateway poll failed its run: {exc}"))
         finally:
             info = client.info
             writer.end_poll(info.serial if info else "unknown", info.firmware if info else None)
@@ -278,28 +279,16 @@ def _poll_gateway_day(world: World, day: date, rng: random.Random | None, log: l
         ingest(conn)
 
 
-def _last_gateway_poll(world: World) -> None:
+def _gateway_day(day: date) -> range:
+    """Every hour of the local `day` from its midnight; the next midnight is the next day's."""
+    start, end = solar_model.local_day_bounds(SYSTEM, day)
+    return range(start, end, 3600)
+
+
+def _week_end() -> range:
     """The midnight that closes the week."""
-    _, end = solar_model.local_day_bounds(SYSTEM, DAYS[-1])
-    writer = EnvoyRawWriter(world.warehouse.path)
-    tokens = EnvoyTokenProvider(
-        world.home / "envoy" / "envoy_token.json", configured=world.envoy_token
-    )
-    client = EnvoyClient(
-        world.gateway.base_url,
-        world.home / "envoy",
-        tokens,
-        writer.add,
-        clock=world.clock,
-        backoff=0.01,
-    )
-    world.clock.now = end
-    poll_once(client)
-    assert client.info is not None, "the gateway did not answer the week's last poll"
-    writer.end_poll(client.info.serial, client.info.firmware)
-    writer.flush()
-    with world.warehouse.connect() as conn:
-        ingest(conn)
+    end = solar_model.local_day_bounds(SYSTEM, DAYS[-1])[1]
+    return range(end, end + 1)
 
 
 def _partition_tags(first: date, last: date) -> dict[str, str]:
@@ -476,13 +465,13 @@ def test_a_week_of_random_faults_on_every_path_ends_as_the_clean_week(tmp_path, 
         log: list[tuple] = []
         for day in DAYS:
             use(clean)
-            _poll_gateway_day(clean, day, None, log)
+            _poll_gateway(clean, _gateway_day(day), None, log)
             assert run_range(clean.enphase, clean.warehouse, str(day), str(day)).success
             assert _run_fleet(clean, day, day).success
             assert _run_energy(clean, day, day).success
 
             use(faulty)
-            _poll_gateway_day(faulty, day, rng, log)
+            _poll_gateway(faulty, _gateway_day(day), rng, log)
             if day == killed_day:
                 run_id = _kill_a_cloud_run_in_flight(faulty, day, env)
                 log.append((str(day), f"SIGKILL of run {run_id[:8]} holding the duckdb slot"))
@@ -531,7 +520,7 @@ def test_a_week_of_random_faults_on_every_path_ends_as_the_clean_week(tmp_path, 
 
         for world in (clean, faulty):
             use(world)
-            _last_gateway_poll(world)
+            _poll_gateway(world, _week_end(), None, log)
         print("\n".join(map(str, log)))
 
         # What the nightly completion and the gap-fill sensor do for days a fault spoiled.

@@ -14,6 +14,7 @@ from solar_pipeline.sources.goodwe.parse import (
     parse_daily_energy,
     parse_day_power,
 )
+from solar_pipeline_tests.faults.poison import json_refuses
 from solar_pipeline_tests.goodwe.conftest import SITE, Recorder, make_client
 
 DAY = date(2026, 6, 1)
@@ -198,16 +199,9 @@ def test_an_empty_day_is_no_intervals_not_an_error():
     assert parse_daily_energy(_answer(None), TZ).daily_wh == {}
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        '{"data": {"value": ' + "9" * 5000 + "}}",  # int() refuses > 4300 digits
-        b'{"data": "\xff\xfe\xfd"}',  # bytes in no UTF encoding
-    ],
-)
+@pytest.mark.parametrize("body", json_refuses("data"))
 def test_json_python_refuses_is_a_parse_error(body) -> None:
-    """json.loads raises a plain ValueError (no .msg) for these, not a JSONDecodeError: the
-    parser must still say ParseError, which flags the answer, not crash the run."""
+    """The parser says ParseError, which flags the answer, not AttributeError."""
     with pytest.raises(ParseError, match="not JSON"):
         parse_daily_energy(body, "Europe/Amsterdam")
     with pytest.raises(ParseError, match="not JSON"):

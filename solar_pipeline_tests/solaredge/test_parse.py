@@ -14,6 +14,7 @@ from solar_pipeline.sources.solaredge.parse import (
     parse_overview,
     parse_site_energy,
 )
+from solar_pipeline_tests.faults.poison import json_refuses
 from solar_pipeline_tests.solaredge.conftest import NOW, SITE, Recorder, make_client
 
 DAY = date(2026, 6, 1)
@@ -156,16 +157,9 @@ def test_overview_with_missing_parts_gives_unknowns_not_errors():
         parse_overview('{"overview": null}', SITE.timezone)
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        '{"energyDetails": {"value": ' + "9" * 5000 + "}}",  # int() refuses > 4300 digits
-        b'{"energyDetails": "\xff\xfe\xfd"}',  # bytes in no UTF encoding
-    ],
-)
+@pytest.mark.parametrize("body", json_refuses("energyDetails"))
 def test_json_python_refuses_is_a_parse_error(body) -> None:
-    """json.loads raises a plain ValueError (no .msg) for these, not a JSONDecodeError: the
-    parser must still say ParseError, which flags the answer, not crash the run."""
+    """The parser says ParseError, which flags the answer, not AttributeError."""
     for parse in (parse_energy_details, parse_site_energy, parse_overview):
         with pytest.raises(ParseError, match="not JSON"):
             parse(body, "Europe/Amsterdam")
